@@ -1,0 +1,51 @@
+"""Federated datasets by name. `build_federation(scenario)` is the only entry point the engine uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from fedray import seeding
+from fedray.data import datasets, partition, synthetic
+from fedray.data.federation import ClientData, PartitionedFederation, SyntheticFederation
+from fedray.registry import Entry, lookup
+
+DATASETS: dict[str, Entry] = {
+    "digits": Entry(datasets.digits, datasets.DigitsParams),
+    "parquet": Entry(datasets.parquet, datasets.ParquetParams),
+    "synthetic": Entry(synthetic.client_data, synthetic.SyntheticParams),
+}
+GENERATED = {"synthetic"}  # datasets generated per client; their partition is natural
+
+__all__ = ["ClientData", "DATASETS", "GENERATED", "build_federation", "make_partition"]
+
+
+def make_partition(arrays: datasets.Arrays, data_cfg, num_clients: int, seed: int) -> pa.LargeListArray:
+    """Split `arrays`' training samples across `num_clients` by `data_cfg.partition`."""
+    spec = data_cfg.partition
+    if spec.type == "natural":
+        if arrays.client_ids is None:
+            raise ValueError(
+                f"data.partition.type: natural needs client ids, and dataset {data_cfg.dataset!r} has "
+                "none (set data.client_column on a parquet dataset, or pick iid, dirichlet, shards, quantity_skew)"
+            )
+        owner = partition.natural(arrays.client_ids, num_clients)
+    else:
+        entry = lookup(partition.PARTITIONS, spec.type)
+        rng = seeding.rng(seed, purpose=seeding.PARTITION)
+        owner = np.asarray(entry.fn(arrays.y_train, num_clients, rng, spec.params), dtype=np.int64)
+        if owner.shape != arrays.y_train.shape or owner.min() < 0 or owner.max() >= num_clients:
+            raise ValueError(f"partitioner {spec.type!r} must return a client id in [0, {num_clients}) per sample")
+    return partition.to_list_array(owner, num_clients)
+
+
+def build_federation(scenario, partition_list: pa.LargeListArray | None = None):
+    """Build the scenario's federated dataset; reuse `partition_list` when the driver computed it."""
+    data = scenario.data
+    population = scenario.federation.population
+    if data.dataset in GENERATED:
+        return SyntheticFederation(data.params, population, data.local_test_fraction, scenario.seed)
+    arrays = lookup(DATASETS, data.dataset).fn(data.params)
+    if partition_list is None:
+        partition_list = make_partition(arrays, data, population, scenario.seed)
+    return PartitionedFederation(arrays, partition_list, data.local_test_fraction, scenario.seed)

@@ -1,0 +1,114 @@
+"""Models by name, and the one boundary where a torch model becomes a flat float32 vector.
+
+Every model builder takes `(input_shape, num_classes, params)` and returns an `nn.Module`
+mapping a batch `(b, *input_shape)` float32 to logits `(b, num_classes)`. A user model is
+`model.type: package.module:callable`, called as `callable(input_shape, num_classes, **params)`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from fedray.registry import Entry, NoParams, lookup
+
+
+@dataclass(frozen=True)
+class MLPParams:
+    hidden: tuple[int, ...] = (64,)
+
+
+@dataclass(frozen=True)
+class CNNParams:
+    channels: tuple[int, ...] = (16, 32)
+    hidden: int = 64
+
+
+def logreg(input_shape: tuple[int, ...], num_classes: int, params: NoParams) -> nn.Module:
+    """Multinomial logistic regression: one linear layer on the flattened input."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
+
+
+def mlp(input_shape: tuple[int, ...], num_classes: int, params: MLPParams) -> nn.Module:
+    """Fully connected ReLU network with `params.hidden` units per hidden layer."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = math.prod(input_shape)
+    for units in params.hidden:
+        layers += [nn.Linear(width, units), nn.ReLU()]
+        width = units
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def cnn(input_shape: tuple[int, ...], num_classes: int, params: CNNParams) -> nn.Module:
+    """Small conv net for small square images (8x8 digits): conv-relu-pool blocks, then a head.
+
+    A flat input of a square size (64 features) is viewed as one 8x8 channel.
+    """
+    if len(input_shape) == 1:
+        side = math.isqrt(input_shape[0])
+        if side * side != input_shape[0]:
+            raise ValueError(f"cnn needs image input; got {input_shape[0]} flat features, not a square")
+        input_shape = (1, side, side)
+    if len(input_shape) == 2:
+        input_shape = (1, *input_shape)
+    channels, height, width = input_shape
+    layers: list[nn.Module] = [nn.Unflatten(1, input_shape)]
+    for out in params.channels:
+        layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU()]
+        if min(height, width) >= 2:
+            layers.append(nn.MaxPool2d(2))
+            height, width = height // 2, width // 2
+        channels = out
+    layers += [nn.Flatten(), nn.Linear(channels * height * width, params.hidden), nn.ReLU()]
+    layers.append(nn.Linear(params.hidden, num_classes))
+    return nn.Sequential(nn.Flatten(), *layers)
+
+
+MODELS: dict[str, Entry] = {
+    "logreg": Entry(logreg),
+    "mlp": Entry(mlp, MLPParams),
+    "cnn": Entry(cnn, CNNParams),
+}
+
+
+def build_model(name: str, params, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Build the named model; raise ValueError if its output does not have `num_classes` logits."""
+    entry = lookup(MODELS, name)
+    if isinstance(params, dict):  # a user model: parameters are its keyword arguments
+        model = entry.fn(tuple(input_shape), num_classes, **params)
+    else:
+        model = entry.fn(tuple(input_shape), num_classes, params)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model {name!r} returned {type(model).__name__}, not a torch.nn.Module")
+    with torch.no_grad():
+        out = model(torch.zeros((2, *input_shape)))
+    if tuple(out.shape) != (2, num_classes):
+        raise ValueError(
+            f"model {name!r} maps a batch of 2 to shape {tuple(out.shape)}; the dataset has "
+            f"{num_classes} labels, so expected (2, {num_classes}): fix the model's output layer"
+        )
+    return model
+
+
+def flatten(model: nn.Module) -> np.ndarray:
+    """Return the model's parameters as one (d,) float32 vector (in `parameters()` order)."""
+    return torch.nn.utils.parameters_to_vector(model.parameters()).detach().cpu().numpy().astype(np.float32)
+
+
+def unflatten(model: nn.Module, vector: np.ndarray) -> None:
+    """Copy a (d,) float32 vector into the model's parameters, in place."""
+    source = torch.from_numpy(np.asarray(vector, dtype=np.float32))
+    offset = 0
+    with torch.no_grad():  # copy_, not aliasing: the vector may be a read-only Ray object
+        for p in model.parameters():
+            p.copy_(source[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+
+
+def num_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,49 @@
+"""Registries are plain dicts from a name to an `Entry`; users add their own as `module:attr`."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Parameter set of an entry that takes none."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component: the callable that builds or runs it and its parameter dataclass."""
+
+    fn: Callable[..., Any]
+    params: type = NoParams
+
+
+def is_plugin(name: str) -> bool:
+    """Tell whether `name` points at user code (`package.module:attribute`)."""
+    return ":" in name
+
+
+def load_plugin(name: str) -> Any:
+    """Import `module:attr` and return the attribute; raise ValueError saying what failed."""
+    module_name, _, attr = name.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"expected 'module:attribute', got {name!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r} ({exc}); is it on PYTHONPATH?") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
+
+
+def lookup(registry: dict[str, Entry], name: str) -> Entry:
+    """Return the entry for `name`: a registered name, or a `module:attr` plugin without params."""
+    if is_plugin(name):
+        return Entry(load_plugin(name), params=dict)
+    if name not in registry:
+        raise KeyError(f"unknown name {name!r}; expected one of: {', '.join(sorted(registry))}")
+    return registry[name]

@@ -1,0 +1,156 @@
+"""The scenario: every section as a frozen dataclass; defaults live here.
+
+Sections chosen by a name (`data.dataset`, `data.partition.type`, `model.type`,
+`strategy.name`, ...) carry `__tag__ = (key, registry)`: their other keys are the chosen
+entry's parameters, validated against its own dataclass and stored in `params`.
+Sections whose registries hold only `none` today (defense, attack, secure_aggregation,
+privacy, system, compression) are the slots later capabilities fill without reshaping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from fedray.data import DATASETS
+from fedray.data.partition import PARTITIONS
+from fedray.models import MODELS
+from fedray.registry import Entry
+from fedray.strategies import STRATEGIES
+
+OFF: dict[str, Entry] = {"none": Entry(lambda *a, **k: None)}
+
+
+@dataclass(frozen=True)
+class Federation:
+    population: int = field(default=100, metadata={"min": 1})
+    clients_per_round: int = field(default=10, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class Partition:
+    __tag__: ClassVar = ("type", PARTITIONS)
+    type: str = "iid"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Data:
+    __tag__: ClassVar = ("dataset", DATASETS)
+    dataset: str = "digits"
+    partition: Partition = field(default_factory=Partition)
+    local_test_fraction: float = field(default=0.2, metadata={"min": 0, "lt": 1})
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Model:
+    __tag__: ClassVar = ("type", MODELS)
+    type: str = "mlp"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Client:
+    epochs: int = field(default=1, metadata={"min": 1})
+    batch_size: int = field(default=32, metadata={"min": 1})
+    lr: float = field(default=0.05, metadata={"gt": 0})
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    momentum: float = field(default=0.0, metadata={"min": 0, "lt": 1})
+    weight_decay: float = field(default=0.0, metadata={"min": 0})
+    proximal_mu: float = field(default=0.0, metadata={"min": 0})  # FedProx's mu/2 ||w - w_t||^2
+
+
+@dataclass(frozen=True)
+class Strategy:
+    __tag__: ClassVar = ("name", STRATEGIES)
+    name: str = "fedavg"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Defense:
+    __tag__: ClassVar = ("type", OFF)
+    type: str = "none"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Attack:
+    __tag__: ClassVar = ("type", OFF)
+    type: str = "none"
+    fraction: float = field(default=0.0, metadata={"min": 0, "max": 1})
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class SecureAggregation:
+    __tag__: ClassVar = ("protocol", OFF)
+    protocol: str = "none"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Privacy:
+    __tag__: ClassVar = ("type", OFF)
+    type: str = "none"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class System:
+    __tag__: ClassVar = ("type", OFF)
+    type: str = "none"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Compression:
+    __tag__: ClassVar = ("type", OFF)
+    type: str = "none"
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    num_workers: int | Literal["auto"] = "auto"
+    num_cpus: float = field(default=1.0, metadata={"gt": 0})
+    num_gpus: float = field(default=0.0, metadata={"min": 0})
+    max_retries: int = field(default=2, metadata={"min": 0})  # re-dispatches of a dead worker's clients
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    every: int = field(default=1, metadata={"min": 1})  # central test split every k rounds
+    federated_every: int = field(default=5, metadata={"min": 1})
+    federated_clients: int = field(default=20, metadata={"min": 0})  # 0 turns federated eval off
+    centralized_baseline: bool = False
+    batch_size: int = field(default=1024, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class Output:
+    dir: str | None = None  # default: runs/<scenario name>
+    checkpoint_every: int = field(default=10, metadata={"min": 0})  # 0: only the final round
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "scenario"
+    seed: int = field(default=0, metadata={"min": 0})
+    rounds: int = field(default=10, metadata={"min": 1})
+    federation: Federation = field(default_factory=Federation)
+    data: Data = field(default_factory=Data)
+    model: Model = field(default_factory=Model)
+    client: Client = field(default_factory=Client)
+    strategy: Strategy = field(default_factory=Strategy)
+    defense: Defense = field(default_factory=Defense)
+    attack: Attack = field(default_factory=Attack)
+    secure_aggregation: SecureAggregation = field(default_factory=SecureAggregation)
+    privacy: Privacy = field(default_factory=Privacy)
+    system: System = field(default_factory=System)
+    compression: Compression = field(default_factory=Compression)
+    resources: Resources = field(default_factory=Resources)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    output: Output = field(default_factory=Output)

@@ -1,0 +1,36 @@
+"""Every random draw in fedray comes from here.
+
+A draw is named by `(seed, round, client_id, purpose)`; the same name always gives the same
+stream, whichever worker computes it and however many workers there are. Nothing in fedray
+touches the global `np.random` or `torch` random state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Purposes: fixed small integers, so a stream's name never depends on Python's hash seed.
+SAMPLE = 1  # cohort sampling, per round
+TRAIN = 2  # batch order during local training, per round and client
+PARTITION = 3  # splitting a dataset across clients, once per run
+DATA = 4  # generating a synthetic client's data, once per client
+SPLIT = 5  # train / test splits, once per run or per client
+EVAL_SAMPLE = 6  # clients drawn for federated evaluation, per round
+INIT = 7  # initial global model, once per run
+BASELINE = 8  # centralized baseline training
+SIZE = 9  # a synthetic client's number of examples
+
+NO_ROUND = 0  # rounds count from 1, so 0 names per-run streams
+NO_CLIENT = 0
+
+
+def rng(seed: int, round_: int = NO_ROUND, client_id: int = NO_CLIENT, purpose: int = 0):
+    """Return the numpy Generator named by `(seed, round, client_id, purpose)`."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, round_, client_id, purpose])))
+
+
+def torch_generator(seed: int, round_: int = NO_ROUND, client_id: int = NO_CLIENT, purpose: int = 0):
+    """Return a CPU `torch.Generator` named like `rng`."""
+    state = np.random.SeedSequence([seed, round_, client_id, purpose]).generate_state(1, np.uint64)
+    return torch.Generator().manual_seed(int(state[0]) & 0x7FFF_FFFF_FFFF_FFFF)
