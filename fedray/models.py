@@ -102,7 +102,7 @@ def flatten(model: nn.Module) -> np.ndarray:
 
 def unflatten(model: nn.Module, vector: np.ndarray) -> None:
     """Copy a (d,) float32 vector into the model's parameters, in place."""
-    source = torch.from_numpy(np.asarray(vector, dtype=np.float32))
+    source = torch.from_numpy(np.array(vector, dtype=np.float32))  # a writable copy
     offset = 0
     with torch.no_grad():  # copy_, not aliasing: the vector may be a read-only Ray object
         for p in model.parameters():

@@ -17,7 +17,7 @@ DATASETS: dict[str, Entry] = {
 }
 GENERATED = {"synthetic"}  # datasets generated per client; their partition is natural
 
-__all__ = ["ClientData", "DATASETS", "GENERATED", "build_federation", "make_partition"]
+__all__ = ["ClientData", "DATASETS", "GENERATED", "build_federation", "central_test_set", "make_partition"]
 
 
 def make_partition(arrays: datasets.Arrays, data_cfg, num_clients: int, seed: int) -> pa.LargeListArray:
@@ -49,3 +49,14 @@ def build_federation(scenario, partition_list: pa.LargeListArray | None = None):
     if partition_list is None:
         partition_list = make_partition(arrays, data, population, scenario.seed)
     return PartitionedFederation(arrays, partition_list, data.local_test_fraction, scenario.seed)
+
+
+def central_test_set(scenario) -> tuple[np.ndarray, np.ndarray, int]:
+    """The held-out test split (x, y, num_classes), without partitioning the training data."""
+    data = scenario.data
+    if data.dataset in GENERATED:
+        fed = SyntheticFederation(data.params, scenario.federation.population, data.local_test_fraction,
+                                  scenario.seed)
+        return (*fed.central_test(), fed.num_classes)
+    arrays = lookup(DATASETS, data.dataset).fn(data.params)
+    return arrays.x_test, arrays.y_test, arrays.num_classes

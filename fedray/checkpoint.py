@@ -1,0 +1,34 @@
+"""Checkpoints: the server state after a round, as an .npz under `DIR/checkpoints/`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fedray.server.state import ServerState
+
+
+def save(out: Path, state: ServerState) -> Path:
+    """Write `checkpoints/round_XXXXXXX.npz` atomically; strategy state must be numpy arrays."""
+    folder = out / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"round_{state.round:07d}.npz"
+    tmp = folder / f".{path.name}.tmp"
+    arrays = {f"strategy/{k}": np.asarray(v) for k, v in state.strategy_state.items()}
+    with open(tmp, "wb") as fh:
+        np.savez(fh, round=np.int64(state.round), params=state.params, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def latest(out: Path) -> Path | None:
+    found = sorted((out / "checkpoints").glob("round_*.npz"))
+    return found[-1] if found else None
+
+
+def load(path: Path) -> ServerState:
+    with np.load(path, allow_pickle=False) as z:
+        strategy = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("strategy/")}
+        return ServerState(int(z["round"]), z["params"].astype(np.float32), strategy)

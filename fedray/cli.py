@@ -1,0 +1,79 @@
+"""`fedray run` and `fedray validate`. Scenario problems exit 2 with one line each, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedray", description="Federated-learning simulation on Ray.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a scenario")
+    run.add_argument("scenario", nargs="?", help="scenario YAML (omit with --resume)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a scenario value, e.g. --set client.lr=0.1 (repeatable)")
+    run.add_argument("--out", help="output directory (default: output.dir, else runs/<name>)")
+    run.add_argument("--address", help="Ray cluster to join: 'auto' or an address (default: local Ray)")
+    run.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    val = sub.add_parser("validate", help="check scenarios; exit 0, or 2 listing every problem")
+    val.add_argument("scenarios", nargs="+")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    return parser
+
+
+def _report(error) -> None:
+    print(f"{error.source}: {len(error.problems)} problem(s)", file=sys.stderr)
+    for line in error.problems:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _validate(args) -> int:
+    from fedray.api import prepare
+    from fedray.scenario import ScenarioError, load_scenario
+
+    status = 0
+    for path in args.scenarios:
+        try:
+            prepare(load_scenario(path, args.overrides))
+            print(f"{path}: ok")
+        except ScenarioError as exc:
+            exc.source = path
+            _report(exc)
+            status = EXIT_BAD_INPUT
+    return status
+
+
+def _run(args) -> int:
+    from fedray.api import run
+
+    if args.scenario is None and args.resume is None:
+        print("fedray run: give a scenario file, or --resume DIR", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = run(args.scenario, args.overrides, out=args.out, address=args.address, resume=args.resume,
+                 progress=False if args.no_progress else None)
+    print(json.dumps(result.summary, indent=2))
+    print(f"output: {result.out_dir}  (tensorboard --logdir {result.out_dir / 'tensorboard'})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from fedray.scenario import ScenarioError
+
+    try:
+        return _validate(args) if args.command == "validate" else _run(args)
+    except ScenarioError as exc:
+        _report(exc)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; resume with fedray run --resume <output dir>", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

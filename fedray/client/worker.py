@@ -1,0 +1,82 @@
+"""The Worker: a Ray actor that trains many virtual clients per call.
+
+It builds its model and data from the scenario's names when it starts and keeps them for
+the whole run; per call it receives the global parameters (one shared object) and a list of
+client ids, and returns one stacked `UpdateBatch` plus small per-client records.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import ray
+import torch
+
+from fedray import seeding
+from fedray.client.train import evaluate, train_client
+from fedray.data import build_federation
+from fedray.models import build_model, unflatten
+from fedray.types import UpdateBatch
+
+
+class Worker:
+    def __init__(self, scenario: dict, partition_box: list, own_clients: list[int] | None = None):
+        from fedray.scenario import load_scenario
+
+        # The partition arrives as [ObjectRef] so that Ray does not pin it as a constructor
+        # argument: the driver holds the reference, and a restarted worker fetches it again.
+        partition = ray.get(partition_box[0])
+        self.scenario = load_scenario(scenario)
+        res = self.scenario.resources
+        # One intra-op thread per CPU the worker holds: more would fight the other workers,
+        # and a fixed count keeps float results identical from run to run.
+        torch.set_num_threads(max(1, int(res.num_cpus)))
+        use_cuda = res.num_gpus > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda" if use_cuda else "cpu")
+        self.federation = build_federation(self.scenario, partition)
+        self.model = build_model(
+            self.scenario.model.type, self.scenario.model.params,
+            self.federation.input_shape, self.federation.num_classes,
+        ).to(self.device)
+        # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
+        self._held = {c: self.federation.client(c) for c in (own_clients or [])}
+
+    def _client(self, client_id: int):
+        held = self._held.get(client_id)
+        return held if held is not None else self.federation.client(client_id)
+
+    def info(self) -> dict:
+        """Where this worker runs: node, pid, GPU ids Ray assigned, torch device."""
+        ctx = ray.get_runtime_context()
+        return {"node_id": ctx.get_node_id(), "pid": os.getpid(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+                "device": str(self.device)}
+
+    def train(self, params: np.ndarray, round_: int, client_ids: list[int]):
+        """Train each client from `params`; return (UpdateBatch, per-client records)."""
+        seed, cfg = self.scenario.seed, self.scenario.client
+        updates, records = [], []
+        for cid in client_ids:
+            data = self._client(cid)
+            record = {"client_id": cid, "round": round_, "num_examples": len(data.y_train),
+                      "label_histogram": np.bincount(data.y_train, minlength=self.federation.num_classes).tolist()}
+            if len(data.y_train) == 0:  # nothing to learn from: not trained, not sent
+                records.append({**record, "status": "empty", "train_loss": np.nan, "update_norm": np.nan,
+                                "seconds": 0.0})
+                continue
+            generator = seeding.torch_generator(seed, round_, cid, seeding.TRAIN)
+            update = train_client(self.model, params, cid, data, cfg, generator, self.device)
+            updates.append(update)
+            records.append({**record, "status": "trained", **update.metrics})
+        return UpdateBatch.stack(updates, len(params)), records
+
+    def evaluate(self, params: np.ndarray, client_ids: list[int]) -> list[dict]:
+        """Evaluate `params` on each client's local test split."""
+        unflatten(self.model, params)
+        out = []
+        for cid in client_ids:
+            data = self._client(cid)
+            acc, loss, n = evaluate(self.model, data.x_test, data.y_test,
+                                    self.scenario.evaluation.batch_size, self.device)
+            out.append({"client_id": cid, "accuracy": acc, "loss": loss, "num_examples": n})
+        return out

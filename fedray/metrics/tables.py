@@ -1,0 +1,90 @@
+"""Parquet tables: `metrics.parquet` (a row per round) and `clients.parquet` (a row per client per round).
+
+Client rows are written as one part file per checkpoint interval under `clients.parts/`,
+so a long run never rewrites what it already wrote and a resumed run drops only the parts
+past its checkpoint; `finish` joins the parts into `clients.parquet`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+CLIENT_SCHEMA = pa.schema([
+    ("round", pa.int64()), ("client_id", pa.int64()), ("status", pa.string()), ("num_examples", pa.int64()),
+    ("train_loss", pa.float64()), ("update_norm", pa.float64()), ("seconds", pa.float64()),
+    ("label_histogram", pa.list_(pa.int64())),
+])
+
+
+def write_atomic(table: pa.Table, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+class History:
+    """Round rows, written whole to metrics.parquet (small: one row per round)."""
+
+    def __init__(self, out: Path, rows: list[dict] | None = None):
+        self.path = out / "metrics.parquet"
+        self.rows = list(rows or [])
+
+    @staticmethod
+    def load(out: Path, up_to_round: int) -> History:
+        path = out / "metrics.parquet"
+        rows = pq.read_table(path).to_pylist() if path.exists() else []
+        return History(out, [r for r in rows if r["round"] <= up_to_round])
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+
+    def table(self) -> pa.Table:
+        columns: dict[str, list] = {}
+        for row in self.rows:
+            for key in row:
+                columns.setdefault(key, [])
+        for key in columns:
+            columns[key] = [row.get(key) for row in self.rows]
+        return pa.table(columns) if columns else pa.table({"round": pa.array([], pa.int64())})
+
+    def save(self) -> None:
+        write_atomic(self.table(), self.path)
+
+
+class ClientLog:
+    """Per-client rows, buffered until the next checkpoint writes them as one part file."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.parts = out / "clients.parts"
+        self.parts.mkdir(parents=True, exist_ok=True)
+        self.buffer: list[dict] = []
+
+    def discard_after(self, round_: int) -> None:
+        """Drop part files holding rounds past `round_` (a crash after the last checkpoint)."""
+        for part in sorted(self.parts.glob("*.parquet")):
+            if int(part.stem.split("-")[1]) > round_:
+                part.unlink()
+
+    def extend(self, rows: list[dict]) -> None:
+        self.buffer.extend(rows)
+
+    def flush(self, round_from: int, round_to: int) -> None:
+        if not self.buffer:
+            return
+        table = pa.Table.from_pylist(self.buffer, schema=CLIENT_SCHEMA)
+        write_atomic(table, self.parts / f"{round_from:07d}-{round_to:07d}.parquet")
+        self.buffer = []
+
+    def finish(self) -> pa.Table:
+        """Join the parts into clients.parquet and return it, sorted by round and client id."""
+        parts = sorted(self.parts.glob("*.parquet"))
+        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else CLIENT_SCHEMA.empty_table()
+        table = table.take(pc.sort_indices(table, [("round", "ascending"), ("client_id", "ascending")]))
+        write_atomic(table, self.out / "clients.parquet")
+        return table

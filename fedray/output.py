@@ -1,0 +1,112 @@
+"""A run's output directory: what is written, when, and how a resumed run picks it up.
+
+    DIR/scenario.yaml      the resolved scenario (every default spelled out)
+    DIR/partition.parquet  client id, examples, label histogram (materialised datasets)
+    DIR/metrics.parquet    one row per round
+    DIR/clients.parquet    one row per client per round
+    DIR/summary.json       final figures and the SHA-256 of the final parameters
+    DIR/checkpoints/       server state every `output.checkpoint_every` rounds
+    DIR/tensorboard/       event files
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from fedray import checkpoint
+from fedray.metrics.tables import ClientLog, History, write_atomic
+from fedray.metrics.tensorboard import TensorBoardSink
+from fedray.scenario import to_yaml
+
+
+def params_sha256(params: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(params, dtype=np.float32).tobytes()).hexdigest()
+
+
+def fresh_dir(base: Path) -> Path:
+    """`base`, or `base.1`, `base.2`, ... : the first that holds no run yet."""
+    candidate, n = base, 0
+    while (candidate / "scenario.yaml").exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}.{n}")
+    return candidate
+
+
+class RunOutput:
+    def __init__(self, out: Path, scenario, resumed_round: int = 0):
+        self.out = out
+        self.scenario = scenario
+        out.mkdir(parents=True, exist_ok=True)
+        self.history = History.load(out, resumed_round) if resumed_round else History(out)
+        self.clients = ClientLog(out)
+        if resumed_round:
+            self.clients.discard_after(resumed_round)
+        else:
+            (out / "scenario.yaml").write_text(to_yaml(scenario))
+        self.last_flushed = resumed_round
+        self.tb = None
+        if scenario.output.tensorboard:
+            self.tb = TensorBoardSink(str(out / "tensorboard"), purge_step=resumed_round + 1 if resumed_round else None)
+            if not resumed_round:
+                self.tb.text("scenario", "```yaml\n" + to_yaml(scenario) + "\n```")
+
+    def write_partition(self, histograms: np.ndarray) -> None:
+        table = pa.table({
+            "client_id": pa.array(np.arange(len(histograms)), pa.int64()),
+            "num_examples": pa.array(histograms.sum(axis=1), pa.int64()),
+            "label_histogram": pa.array(histograms.tolist(), pa.list_(pa.int64())),
+        })
+        write_atomic(table, self.out / "partition.parquet")
+
+    def record(self, row: dict, client_rows: list[dict], histograms: dict) -> None:
+        row["elapsed_seconds"] = row["wall_seconds"] + (self.history.rows[-1]["elapsed_seconds"]
+                                                        if self.history.rows else 0.0)
+        self.history.append(row)
+        self.clients.extend(client_rows)
+        if self.tb:
+            self.tb.write(row["round"], row, histograms)
+
+    def checkpoint(self, state) -> None:
+        checkpoint.save(self.out, state)
+        self.clients.flush(self.last_flushed + 1, state.round)
+        self.last_flushed = state.round
+        self.history.save()
+
+    def finish(self, params: np.ndarray, baseline: list[dict], extra: dict) -> tuple[pa.Table, dict]:
+        """Merge the baseline curve, write the tables and summary.json; return (history, summary)."""
+        by_round = {b["round"]: b for b in baseline}
+        for row in self.history.rows:
+            row.update({k: v for k, v in by_round.get(row["round"], {}).items() if k != "round"})
+        if self.tb:
+            for b in baseline:
+                self.tb.write(b["round"], b)
+            self.tb.close()
+        self.history.save()
+        self.clients.finish()
+        history = self.history.table()
+        summary = self._summary(params, extra)
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return history, summary
+
+    def _summary(self, params: np.ndarray, extra: dict) -> dict:
+        rows = self.history.rows
+        accs = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
+        last = rows[-1] if rows else {}
+        return {
+            "name": self.scenario.name,
+            "rounds": last.get("round", 0),
+            "final_test_accuracy": accs[-1] if accs else None,
+            "best_test_accuracy": max(accs) if accs else None,
+            "final_test_loss": last.get("test_loss"),
+            "final_train_loss": last.get("train_loss"),
+            "baseline_test_accuracy": last.get("baseline_test_accuracy"),
+            "elapsed_seconds": last.get("elapsed_seconds"),
+            "num_params": int(params.size),
+            "params_sha256": params_sha256(params),
+            **extra,
+        }
