@@ -126,12 +126,13 @@ class WorkerPool:
                 break
         for share in pending.values():
             failed.extend(share)
-        return update_refs, records, failed
+        # Client order must not depend on the worker count: sums over records are order-sensitive.
+        return update_refs, sorted(records, key=lambda r: r["client_id"]), sorted(failed)
 
     def evaluate(self, params_ref, client_ids: np.ndarray) -> list[dict]:
         shares = self.shares(client_ids, np.ones(len(client_ids)))
         refs = [a.evaluate.remote(params_ref, s) for a, s in zip(self.actors, shares) if s]
-        return [r for part in ray.get(refs) for r in part]
+        return sorted((r for part in ray.get(refs) for r in part), key=lambda r: r["client_id"])
 
     def info(self) -> list[dict]:
         return ray.get([a.info.remote() for a in self.actors])

@@ -27,7 +27,22 @@ class TensorBoardSink:
             values = np.asarray(values, dtype=np.float64)
             values = values[np.isfinite(values)]
             if len(values):
-                self._writer.add_histogram(name, values, round_)
+                self._histogram(name, values, round_)
+
+    def _histogram(self, name: str, values: np.ndarray, round_: int, bins: int = 30) -> None:
+        # Binned here rather than by torch's add_histogram, which fails on very wide ranges
+        # (diverged clients send update norms near 1e38).
+        low, high = float(values.min()), float(values.max())
+        edges = np.linspace(low, high, bins + 1)
+        if np.all(np.diff(edges) > 0):
+            counts, edges = np.histogram(values, bins=edges)
+        else:  # all values (numerically) equal: one bucket
+            counts, edges = np.array([len(values)]), np.array([low, high])
+        self._writer.add_histogram_raw(
+            name, min=low, max=high, num=len(values), sum=float(values.sum()),
+            sum_squares=float(np.square(values).sum()), bucket_limits=edges[1:].tolist(),
+            bucket_counts=counts.tolist(), global_step=round_,
+        )
 
     def close(self) -> None:
         self._writer.flush()
