@@ -11,3 +11,26 @@ def five_class_model(input_shape, num_classes):
 def frozen_strategy(params, updates, num_examples, state, cfg):
     """A strategy that never moves the model: the test accuracy must stay constant."""
     return params, state, {"frozen": 1.0}
+
+
+class _CrashOnce(nn.Module):
+    """Logistic regression whose process dies the first time it trains while `flag` exists."""
+
+    def __init__(self, input_shape, num_classes, flag):
+        super().__init__()
+        self.flag = flag
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        import os
+
+        import torch
+
+        if torch.is_grad_enabled() and os.path.exists(self.flag):
+            os.remove(self.flag)
+            os._exit(1)  # a worker lost mid-round, as when a node is preempted
+        return self.net(x)
+
+
+def crash_once_model(input_shape, num_classes, flag):
+    return _CrashOnce(input_shape, num_classes, flag)

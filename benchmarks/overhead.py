@@ -1,0 +1,104 @@
+"""How much does fedray's orchestration cost? fedray vs a plain single-process loop.
+
+The plain loop trains the same sampled clients with the same pure functions (local
+training, FedAvg, central evaluation) in one process, no Ray; fedray runs the scenario on
+a local Ray cluster with its worker pool, Aggregator actor, TensorBoard and Parquet output.
+Both must end with bitwise-identical parameters, which shows they did the same work.
+
+    python benchmarks/overhead.py [SCENARIO] [--set path=value ...] [--repeat 2]
+
+Prints seconds per round for each and the ratio fedray / plain. Ray's start-up (a few
+seconds, once per process) is reported apart from the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+import fedray
+from fedray import seeding
+from fedray.api import prepare
+from fedray.client.train import evaluate, train_client
+from fedray.engine import sample_clients
+from fedray.models import build_model
+from fedray.scenario import load_scenario
+from fedray.server.state import ServerState, server_round
+from fedray.types import UpdateBatch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def plain_loop(scenario) -> tuple[np.ndarray, float]:
+    """Train the scenario's rounds in this process; return (final params, seconds)."""
+    torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
+    prepared = prepare(scenario)
+    fed = prepared.federation
+    model = build_model(scenario.model.type, scenario.model.params, fed.input_shape, fed.num_classes)
+    x_test, y_test = fed.central_test()
+    state = ServerState(0, prepared.initial_params)
+    device = torch.device("cpu")
+    start = time.perf_counter()
+    for r in range(1, scenario.rounds + 1):
+        cohort = sample_clients(scenario.seed, r, scenario.federation.population,
+                                scenario.federation.clients_per_round, seeding.SAMPLE)
+        updates = []
+        for cid in cohort:
+            data = fed.client(int(cid))
+            if len(data.y_train):
+                gen = seeding.torch_generator(scenario.seed, r, int(cid), seeding.TRAIN)
+                updates.append(train_client(model, state.params, int(cid), data, scenario.client, gen, device))
+        state, _ = server_round(state, UpdateBatch.stack(updates, len(state.params)), scenario.strategy)
+        if r % scenario.evaluation.every == 0 or r == scenario.rounds:
+            from fedray.models import unflatten
+
+            unflatten(model, state.params)
+            evaluate(model, x_test, y_test, scenario.evaluation.batch_size, device)
+    return state.params, time.perf_counter() - start
+
+
+def fedray_run(scenario) -> tuple[np.ndarray, float]:
+    with tempfile.TemporaryDirectory() as out:
+        result = fedray.run(scenario, out=Path(out) / "run", progress=False)
+    return result.params, float(sum(result.history.column("wall_seconds").to_pylist()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "quickstart.yaml"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--repeat", type=int, default=2, help="alternate the two this many times; best of each")
+    args = parser.parse_args()
+    # Federated evaluation and the centralized baseline are extra work the plain loop skips.
+    overrides = ["evaluation.federated_clients=0", "evaluation.centralized_baseline=false", *args.overrides]
+    scenario = load_scenario(args.scenario, overrides)
+    t0 = time.perf_counter()
+    ray.init(include_dashboard=False, logging_level="WARNING")
+    startup = time.perf_counter() - t0
+    plain, ours = [], []
+    try:
+        for _ in range(args.repeat):
+            p_params, p_sec = plain_loop(scenario)
+            f_params, f_sec = fedray_run(scenario)
+            assert p_params.tobytes() == f_params.tobytes(), "fedray and the plain loop disagree"
+            plain.append(p_sec)
+            ours.append(f_sec)
+    finally:
+        ray.shutdown()
+    rounds = scenario.rounds
+    print(f"scenario: {scenario.name}  rounds={rounds}  clients/round={scenario.federation.clients_per_round}  "
+          f"model={scenario.model.type}  epochs={scenario.client.epochs}")
+    print(f"ray start-up (once per process): {startup:.2f} s")
+    print(f"plain loop, 1 process : {min(plain) / rounds * 1000:8.1f} ms/round")
+    print(f"fedray (Ray, pool)    : {min(ours) / rounds * 1000:8.1f} ms/round")
+    print(f"ratio fedray / plain  : {min(ours) / min(plain):8.2f}   (final parameters bitwise equal)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The command line: exit codes, one line per problem, no tracebacks, a real run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fedray.cli import main
+from tests.factories import tiny
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml"))
+
+
+def write(tmp_path, scenario, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(scenario) if not isinstance(scenario, str) else scenario)
+    return str(path)
+
+
+def test_shipped_scenarios_validate(capsys):
+    assert SHIPPED, "no scenarios shipped"
+
+    assert main(["validate", *SHIPPED]) == 0
+    assert capsys.readouterr().out.count(": ok") == len(SHIPPED)
+
+
+def test_validate_lists_every_problem_and_exits_2(tmp_path, capsys):
+    path = write(tmp_path, tiny(rounds=0, client={"lrr": 0.1}, model={"type": "mpl"}))
+
+    code = main(["validate", path, "--set", "federation.clients_per_round=x"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "rounds: out of range (got 0; expected >= 1)" in err
+    assert "client.lrr: unknown key; did you mean 'lr'?" in err
+    assert "model.type: unknown name; did you mean 'mlp'?" in err
+    assert "federation.clients_per_round: wrong type (got 'x'; expected an integer)" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("rounds: [1\n", "invalid YAML at line"),
+    ("- a list\n", "expected a mapping"),
+])
+def test_malformed_files_are_one_line_errors(tmp_path, capsys, text, expected):
+    code = main(["validate", write(tmp_path, text)])
+
+    assert code == 2 and expected in capsys.readouterr().err
+
+
+def test_missing_file_and_missing_parquet(tmp_path, capsys):
+    parquet = write(tmp_path, tiny(data={"dataset": "parquet", "path": str(tmp_path / "nope.parquet")}))
+
+    assert main(["validate", str(tmp_path / "absent.yaml"), parquet]) == 2
+
+    err = capsys.readouterr().err
+    assert "cannot read file" in err
+    assert "data.path: file not found" in err
+
+
+def test_model_that_does_not_fit_the_labels_is_reported_by_validate(tmp_path, capsys):
+    path = write(tmp_path, tiny(model={"type": "tests.engine_plugins:five_class_model"}))
+
+    assert main(["validate", path]) == 2
+    assert "expected (2, 10)" in capsys.readouterr().err
+
+
+def test_resource_request_that_fits_nowhere_exits_2(ray_cluster, tmp_path, capsys):
+    path = write(tmp_path, tiny(resources={"num_cpus": 64}))
+
+    code = main(["run", path, "--out", str(tmp_path / "out"), "--no-progress"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and "no worker fits" in err and "num_cpus=64" in err
+
+
+def test_fedray_run_command_end_to_end(tmp_path):
+    """A new user's path: the installed `fedray` command with its own embedded Ray."""
+    path = write(tmp_path, tiny(rounds=2))
+    out = tmp_path / "out"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fedray.cli", "run", path, "--set", "client.lr=0.2", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rounds"] == 2 and summary["final_test_accuracy"] > 0.1
+    assert yaml.safe_load((out / "scenario.yaml").read_text())["client"]["lr"] == 0.2
