@@ -40,21 +40,32 @@ def plain_loop(scenario) -> tuple[np.ndarray, float]:
     torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
     prepared = prepare(scenario)
     fed = prepared.federation
-    model = build_model(scenario.model.type, scenario.model.params, fed.input_shape, fed.num_classes)
+    model = build_model(
+        scenario.model.type, scenario.model.params, fed.input_shape, fed.num_classes
+    )
     x_test, y_test = fed.central_test()
     state = ServerState(0, prepared.initial_params)
     device = torch.device("cpu")
     start = time.perf_counter()
     for r in range(1, scenario.rounds + 1):
-        cohort = sample_clients(scenario.seed, r, scenario.federation.population,
-                                scenario.federation.clients_per_round, seeding.SAMPLE)
+        cohort = sample_clients(
+            scenario.seed,
+            r,
+            scenario.federation.population,
+            scenario.federation.clients_per_round,
+            seeding.SAMPLE,
+        )
         updates = []
         for cid in cohort:
             data = fed.client(int(cid))
             if len(data.y_train):
                 gen = seeding.torch_generator(scenario.seed, r, int(cid), seeding.TRAIN)
-                updates.append(train_client(model, state.params, int(cid), data, scenario.client, gen, device))
-        state, _ = server_round(state, UpdateBatch.stack(updates, len(state.params)), scenario.strategy)
+                updates.append(
+                    train_client(model, state.params, int(cid), data, scenario.client, gen, device)
+                )
+        state, _ = server_round(
+            state, UpdateBatch.stack(updates, len(state.params)), scenario.strategy
+        )
         if r % scenario.evaluation.every == 0 or r == scenario.rounds:
             from fedray.models import unflatten
 
@@ -70,13 +81,21 @@ def fedray_run(scenario) -> tuple[np.ndarray, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "quickstart.yaml"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--repeat", type=int, default=2, help="alternate the two this many times; best of each")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="alternate the two this many times; best of each"
+    )
     args = parser.parse_args()
     # Federated evaluation and the centralized baseline are extra work the plain loop skips.
-    overrides = ["evaluation.federated_clients=0", "evaluation.centralized_baseline=false", *args.overrides]
+    overrides = [
+        "evaluation.federated_clients=0",
+        "evaluation.centralized_baseline=false",
+        *args.overrides,
+    ]
     scenario = load_scenario(args.scenario, overrides)
     t0 = time.perf_counter()
     ray.init(include_dashboard=False, logging_level="WARNING")
@@ -92,12 +111,16 @@ def main() -> None:
     finally:
         ray.shutdown()
     rounds = scenario.rounds
-    print(f"scenario: {scenario.name}  rounds={rounds}  clients/round={scenario.federation.clients_per_round}  "
-          f"model={scenario.model.type}  epochs={scenario.client.epochs}")
+    print(
+        f"scenario: {scenario.name}  rounds={rounds}  clients/round={scenario.federation.clients_per_round}  "
+        f"model={scenario.model.type}  epochs={scenario.client.epochs}"
+    )
     print(f"ray start-up (once per process): {startup:.2f} s")
     print(f"plain loop, 1 process : {min(plain) / rounds * 1000:8.1f} ms/round")
     print(f"fedray (Ray, pool)    : {min(ours) / rounds * 1000:8.1f} ms/round")
-    print(f"ratio fedray / plain  : {min(ours) / min(plain):8.2f}   (final parameters bitwise equal)")
+    print(
+        f"ratio fedray / plain  : {min(ours) / min(plain):8.2f}   (final parameters bitwise equal)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +56,12 @@ def prepare(scenario: Scenario) -> Prepared:
     try:
         with torch.random.fork_rng(devices=[]):  # never disturb the user's global torch state
             torch.manual_seed(int(seeding.rng(scenario.seed, purpose=seeding.INIT).integers(2**62)))
-            model = build_model(scenario.model.type, scenario.model.params, federation.input_shape,
-                                federation.num_classes)
+            model = build_model(
+                scenario.model.type,
+                scenario.model.params,
+                federation.input_shape,
+                federation.num_classes,
+            )
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ScenarioError([f"model.type: {exc}"], scenario.name) from None
     return Prepared(federation, flatten(model))
@@ -69,7 +72,9 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     # Workers import user plugins (`module:attr`) from the driver's working directory too.
-    path = os.pathsep.join([os.getcwd(), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    path = os.pathsep.join(
+        [os.getcwd(), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    )
     env = {"env_vars": {"PYTHONPATH": path}}
     if address:
         ray.init(address=address, runtime_env=env, logging_level=logging.WARNING)
@@ -102,7 +107,9 @@ def run(
     if resume is not None:
         out_dir = Path(resume)
         if not (out_dir / "scenario.yaml").exists():
-            raise ScenarioError([f"--resume: {out_dir} holds no fedray run (no scenario.yaml)"], str(out_dir))
+            raise ScenarioError(
+                [f"--resume: {out_dir} holds no fedray run (no scenario.yaml)"], str(out_dir)
+            )
         scenario = load_scenario(out_dir / "scenario.yaml", overrides)
     else:
         scenario = load_scenario(scenario, overrides)
@@ -120,13 +127,20 @@ def _choose_out(scenario: Scenario, out) -> Path:
     if out is not None or scenario.output.dir is not None:
         path = Path(out if out is not None else scenario.output.dir)
         if (path / "scenario.yaml").exists():
-            raise ScenarioError([f"output.dir: {path} already holds a run; continue it with --resume {path}, "
-                                 "or choose another --out"], scenario.name)
+            raise ScenarioError(
+                [
+                    f"output.dir: {path} already holds a run; continue it with --resume {path}, "
+                    "or choose another --out"
+                ],
+                scenario.name,
+            )
         return path
     return fresh_dir(Path("runs") / scenario.name)
 
 
-def _execute(scenario: Scenario, prepared: Prepared, out_dir: Path, resuming: bool, progress) -> RunResult:
+def _execute(
+    scenario: Scenario, prepared: Prepared, out_dir: Path, resuming: bool, progress
+) -> RunResult:
     state = ServerState(0, prepared.initial_params)
     if resuming and (found := checkpoint.latest(out_dir)) is not None:
         state = checkpoint.load(found)
@@ -134,12 +148,18 @@ def _execute(scenario: Scenario, prepared: Prepared, out_dir: Path, resuming: bo
     federation = prepared.federation
     partition = getattr(federation, "partition", None)
     if partition is not None and not resuming:
-        output.write_partition(label_histograms(partition, federation.arrays.y_train, federation.num_classes))
+        output.write_partition(
+            label_histograms(partition, federation.arrays.y_train, federation.num_classes)
+        )
     plain = to_plain(scenario)
     partition_ref = ray.put(partition)
     try:
-        plan = plan_pool(scenario.resources, scenario.federation.population,
-                         scenario.federation.clients_per_round, ray.nodes())
+        plan = plan_pool(
+            scenario.resources,
+            scenario.federation.population,
+            scenario.federation.clients_per_round,
+            ray.nodes(),
+        )
     except ValueError as exc:
         raise ScenarioError([f"resources: {exc}"], scenario.name) from None
     pool = WorkerPool(plain, partition_ref, plan, scenario.resources)
@@ -157,7 +177,12 @@ def _execute(scenario: Scenario, prepared: Prepared, out_dir: Path, resuming: bo
     if scenario.evaluation.centralized_baseline:  # after the pool is gone, so it finds a free CPU
         task = ray.remote(centralized_curve).options(num_cpus=scenario.resources.num_cpus)
         baseline = ray.get(task.remote(scenario, prepared.initial_params, partition_ref))
-    extra = {"mode": plan.mode, "num_workers": plan.num_workers, "seed": scenario.seed,
-             "dataset": scenario.data.dataset, "generated": scenario.data.dataset in GENERATED}
+    extra = {
+        "mode": plan.mode,
+        "num_workers": plan.num_workers,
+        "seed": scenario.seed,
+        "dataset": scenario.data.dataset,
+        "generated": scenario.data.dataset in GENERATED,
+    }
     history, summary = output.finish(final, baseline, extra)
     return RunResult(history, final, out_dir, summary)

@@ -22,13 +22,23 @@ def centralized_curve(scenario, initial_params: np.ndarray, partition=None) -> l
     federation = build_federation(scenario, partition)
     x, y = federation.pooled_train()
     x_test, y_test = federation.central_test()
-    model = build_model(scenario.model.type, scenario.model.params, federation.input_shape, federation.num_classes)
+    model = build_model(
+        scenario.model.type, scenario.model.params, federation.input_shape, federation.num_classes
+    )
     unflatten(model, initial_params)
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     curve = []
     for r in range(1, scenario.rounds + 1):
-        fit(model, xt, yt, scenario.client, seeding.torch_generator(scenario.seed, r, 0, seeding.BASELINE))
+        fit(
+            model,
+            xt,
+            yt,
+            scenario.client,
+            seeding.torch_generator(scenario.seed, r, 0, seeding.BASELINE),
+        )
         if r % scenario.evaluation.every == 0 or r == scenario.rounds:
-            acc, loss, _ = evaluate(model, x_test, y_test, scenario.evaluation.batch_size, torch.device("cpu"))
+            acc, loss, _ = evaluate(
+                model, x_test, y_test, scenario.evaluation.batch_size, torch.device("cpu")
+            )
             curve.append({"round": r, "baseline_test_accuracy": acc, "baseline_test_loss": loss})
     return curve

@@ -10,15 +10,27 @@ EXIT_BAD_INPUT = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fedray", description="Federated-learning simulation on Ray.")
+    parser = argparse.ArgumentParser(
+        prog="fedray", description="Federated-learning simulation on Ray."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a scenario")
     run.add_argument("scenario", nargs="?", help="scenario YAML (omit with --resume)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a scenario value, e.g. --set client.lr=0.1 (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario value, e.g. --set client.lr=0.1 (repeatable)",
+    )
     run.add_argument("--out", help="output directory (default: output.dir, else runs/<name>)")
-    run.add_argument("--address", help="Ray cluster to join: 'auto' or an address (default: local Ray)")
-    run.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    run.add_argument(
+        "--address", help="Ray cluster to join: 'auto' or an address (default: local Ray)"
+    )
+    run.add_argument(
+        "--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint"
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check scenarios; exit 0, or 2 listing every problem")
     val.add_argument("scenarios", nargs="+")
@@ -54,8 +66,14 @@ def _run(args) -> int:
     if args.scenario is None and args.resume is None:
         print("fedray run: give a scenario file, or --resume DIR", file=sys.stderr)
         return EXIT_BAD_INPUT
-    result = run(args.scenario, args.overrides, out=args.out, address=args.address, resume=args.resume,
-                 progress=False if args.no_progress else None)
+    result = run(
+        args.scenario,
+        args.overrides,
+        out=args.out,
+        address=args.address,
+        resume=args.resume,
+        progress=False if args.no_progress else None,
+    )
     print(json.dumps(result.summary, indent=2))
     print(f"output: {result.out_dir}  (tensorboard --logdir {result.out_dir / 'tensorboard'})")
     return 0

@@ -1,15 +1,15 @@
 """The round. This is the only module that knows the order of what happens in one.
 
-    sample cohort (seeded) -> train on the workers (one call per worker) -> updates go
-    to the Aggregator by reference -> aggregate -> evaluate (central every k rounds,
-    federated on sampled clients) -> record -> checkpoint
+sample cohort (seeded) -> train on the workers (one call per worker) -> updates go
+to the Aggregator by reference -> aggregate -> evaluate (central every k rounds,
+federated on sampled clients) -> record -> checkpoint
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import ray
@@ -38,8 +38,12 @@ def summarize_federated_eval(results: list[dict]) -> tuple[dict, np.ndarray]:
     acc = np.array([r["accuracy"] for r in results if r["num_examples"] > 0], dtype=np.float64)
     if len(acc) == 0:
         return {"fed_clients": 0}, acc
-    return {"fed_clients": len(acc), "fed_accuracy_mean": float(acc.mean()), "fed_accuracy_std": float(acc.std()),
-            "fed_accuracy_p10": float(np.percentile(acc, 10))}, acc
+    return {
+        "fed_clients": len(acc),
+        "fed_accuracy_mean": float(acc.mean()),
+        "fed_accuracy_std": float(acc.std()),
+        "fed_accuracy_p10": float(np.percentile(acc, 10)),
+    }, acc
 
 
 def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], dict, object]:
@@ -49,7 +53,9 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     """
     s = h.scenario
     start = time.perf_counter()
-    cohort = sample_clients(s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE)
+    cohort = sample_clients(
+        s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
+    )
     update_refs, records, failed = h.pool.train(params_ref, round_, cohort, h.sizes(cohort))
     server = ray.get(h.aggregator.step.remote(round_, *update_refs))
     params_ref = h.aggregator.params.remote()
@@ -59,15 +65,23 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
             rec["status"] = "rejected"
     records += [{"client_id": c, "round": round_, "status": "failed"} for c in failed]
     trained = [r for r in records if r["status"] in ("trained", "rejected")]
-    row = {"round": round_, **_train_summary(trained), "clients_sampled": len(cohort),
-           "clients_trained": len(trained), "clients_failed": len(failed),
-           "clients_empty": sum(r["status"] == "empty" for r in records), **server}
+    row = {
+        "round": round_,
+        **_train_summary(trained),
+        "clients_sampled": len(cohort),
+        "clients_trained": len(trained),
+        "clients_failed": len(failed),
+        "clients_empty": sum(r["status"] == "empty" for r in records),
+        **server,
+    }
     ev = s.evaluation
     if round_ % ev.every == 0 or round_ == s.rounds:
         row.update(ray.get(h.aggregator.evaluate.remote()))
     histograms = {"clients/update_norm": [r["update_norm"] for r in trained]}
     if ev.federated_clients and (round_ % ev.federated_every == 0 or round_ == s.rounds):
-        ids = sample_clients(s.seed, round_, s.federation.population, ev.federated_clients, seeding.EVAL_SAMPLE)
+        ids = sample_clients(
+            s.seed, round_, s.federation.population, ev.federated_clients, seeding.EVAL_SAMPLE
+        )
         summary, accuracies = summarize_federated_eval(h.pool.evaluate(params_ref, ids))
         row.update(summary)
         histograms["federated_eval/client_accuracy"] = accuracies
@@ -83,10 +97,16 @@ def _train_summary(trained: list[dict]) -> dict:
     norms = np.array([r["update_norm"] for r in trained], dtype=np.float64)
     ok = np.isfinite(loss)
     return {
-        "train_loss": float((loss[ok] * n[ok]).sum() / n[ok].sum()) if ok.any() and n[ok].sum() > 0 else None,
+        "train_loss": float((loss[ok] * n[ok]).sum() / n[ok].sum())
+        if ok.any() and n[ok].sum() > 0
+        else None,
         "examples": int(n.sum()),
-        "update_norm_mean": float(norms[np.isfinite(norms)].mean()) if np.isfinite(norms).any() else None,
-        "update_norm_max": float(norms[np.isfinite(norms)].max()) if np.isfinite(norms).any() else None,
+        "update_norm_mean": float(norms[np.isfinite(norms)].mean())
+        if np.isfinite(norms).any()
+        else None,
+        "update_norm_max": float(norms[np.isfinite(norms)].max())
+        if np.isfinite(norms).any()
+        else None,
     }
 
 

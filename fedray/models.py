@@ -52,7 +52,9 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, params: CNNParams) -> nn
     if len(input_shape) == 1:
         side = math.isqrt(input_shape[0])
         if side * side != input_shape[0]:
-            raise ValueError(f"cnn needs image input; got {input_shape[0]} flat features, not a square")
+            raise ValueError(
+                f"cnn needs image input; got {input_shape[0]} flat features, not a square"
+            )
         input_shape = (1, side, side)
     if len(input_shape) == 2:
         input_shape = (1, *input_shape)
@@ -97,7 +99,13 @@ def build_model(name: str, params, input_shape: tuple[int, ...], num_classes: in
 
 def flatten(model: nn.Module) -> np.ndarray:
     """Return the model's parameters as one (d,) float32 vector (in `parameters()` order)."""
-    return torch.nn.utils.parameters_to_vector(model.parameters()).detach().cpu().numpy().astype(np.float32)
+    return (
+        torch.nn.utils.parameters_to_vector(model.parameters())
+        .detach()
+        .cpu()
+        .numpy()
+        .astype(np.float32)
+    )
 
 
 def unflatten(model: nn.Module, vector: np.ndarray) -> None:

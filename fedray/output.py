@@ -1,12 +1,12 @@
 """A run's output directory: what is written, when, and how a resumed run picks it up.
 
-    DIR/scenario.yaml      the resolved scenario (every default spelled out)
-    DIR/partition.parquet  client id, examples, label histogram (materialised datasets)
-    DIR/metrics.parquet    one row per round
-    DIR/clients.parquet    one row per client per round
-    DIR/summary.json       final figures and the SHA-256 of the final parameters
-    DIR/checkpoints/       server state every `output.checkpoint_every` rounds
-    DIR/tensorboard/       event files
+DIR/scenario.yaml      the resolved scenario (every default spelled out)
+DIR/partition.parquet  client id, examples, label histogram (materialised datasets)
+DIR/metrics.parquet    one row per round
+DIR/clients.parquet    one row per client per round
+DIR/summary.json       final figures and the SHA-256 of the final parameters
+DIR/checkpoints/       server state every `output.checkpoint_every` rounds
+DIR/tensorboard/       event files
 """
 
 from __future__ import annotations
@@ -51,21 +51,26 @@ class RunOutput:
         self.last_flushed = resumed_round
         self.tb = None
         if scenario.output.tensorboard:
-            self.tb = TensorBoardSink(str(out / "tensorboard"), purge_step=resumed_round + 1 if resumed_round else None)
+            self.tb = TensorBoardSink(
+                str(out / "tensorboard"), purge_step=resumed_round + 1 if resumed_round else None
+            )
             if not resumed_round:
                 self.tb.text("scenario", "```yaml\n" + to_yaml(scenario) + "\n```")
 
     def write_partition(self, histograms: np.ndarray) -> None:
-        table = pa.table({
-            "client_id": pa.array(np.arange(len(histograms)), pa.int64()),
-            "num_examples": pa.array(histograms.sum(axis=1), pa.int64()),
-            "label_histogram": pa.array(histograms.tolist(), pa.list_(pa.int64())),
-        })
+        table = pa.table(
+            {
+                "client_id": pa.array(np.arange(len(histograms)), pa.int64()),
+                "num_examples": pa.array(histograms.sum(axis=1), pa.int64()),
+                "label_histogram": pa.array(histograms.tolist(), pa.list_(pa.int64())),
+            }
+        )
         write_atomic(table, self.out / "partition.parquet")
 
     def record(self, row: dict, client_rows: list[dict], histograms: dict) -> None:
-        row["elapsed_seconds"] = row["wall_seconds"] + (self.history.rows[-1]["elapsed_seconds"]
-                                                        if self.history.rows else 0.0)
+        row["elapsed_seconds"] = row["wall_seconds"] + (
+            self.history.rows[-1]["elapsed_seconds"] if self.history.rows else 0.0
+        )
         self.history.append(row)
         self.clients.extend(client_rows)
         if self.tb:
@@ -77,7 +82,9 @@ class RunOutput:
         self.last_flushed = state.round
         self.history.save()
 
-    def finish(self, params: np.ndarray, baseline: list[dict], extra: dict) -> tuple[pa.Table, dict]:
+    def finish(
+        self, params: np.ndarray, baseline: list[dict], extra: dict
+    ) -> tuple[pa.Table, dict]:
         """Merge the baseline curve, write the tables and summary.json; return (history, summary)."""
         by_round = {b["round"]: b for b in baseline}
         for row in self.history.rows:

@@ -10,7 +10,9 @@ from tqdm import tqdm
 class Progress:
     def __init__(self, total: int, done: int, enabled: bool | None = None):
         enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._bar = tqdm(total=total, initial=done, unit="round", disable=not enabled, dynamic_ncols=True)
+        self._bar = tqdm(
+            total=total, initial=done, unit="round", disable=not enabled, dynamic_ncols=True
+        )
         self._accuracy = None
 
     def update(self, row: dict) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,13 @@ def load_plugin(name: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r} ({exc}); is it on PYTHONPATH?") from exc
+        raise ValueError(
+            f"cannot import module {module_name!r} ({exc}); is it on PYTHONPATH?"
+        ) from exc
+    except Exception as exc:  # the user's module itself is broken: say so, do not crash
+        raise ValueError(
+            f"importing module {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError:

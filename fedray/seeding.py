@@ -27,10 +27,14 @@ NO_CLIENT = 0
 
 def rng(seed: int, round_: int = NO_ROUND, client_id: int = NO_CLIENT, purpose: int = 0):
     """Return the numpy Generator named by `(seed, round, client_id, purpose)`."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, round_, client_id, purpose])))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([seed, round_, client_id, purpose]))
+    )
 
 
-def torch_generator(seed: int, round_: int = NO_ROUND, client_id: int = NO_CLIENT, purpose: int = 0):
+def torch_generator(
+    seed: int, round_: int = NO_ROUND, client_id: int = NO_CLIENT, purpose: int = 0
+):
     """Return a CPU `torch.Generator` named like `rng`."""
     state = np.random.SeedSequence([seed, round_, client_id, purpose]).generate_state(1, np.uint64)
     return torch.Generator().manual_seed(int(state[0]) & 0x7FFF_FFFF_FFFF_FFFF)

@@ -42,10 +42,13 @@ def test_validate_lists_every_problem_and_exits_2(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("rounds: [1\n", "invalid YAML at line"),
-    ("- a list\n", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("rounds: [1\n", "invalid YAML at line"),
+        ("- a list\n", "expected a mapping"),
+    ],
+)
 def test_malformed_files_are_one_line_errors(tmp_path, capsys, text, expected):
     code = main(["validate", write(tmp_path, text)])
 
@@ -53,7 +56,9 @@ def test_malformed_files_are_one_line_errors(tmp_path, capsys, text, expected):
 
 
 def test_missing_file_and_missing_parquet(tmp_path, capsys):
-    parquet = write(tmp_path, tiny(data={"dataset": "parquet", "path": str(tmp_path / "nope.parquet")}))
+    parquet = write(
+        tmp_path, tiny(data={"dataset": "parquet", "path": str(tmp_path / "nope.parquet")})
+    )
 
     assert main(["validate", str(tmp_path / "absent.yaml"), parquet]) == 2
 
@@ -84,8 +89,21 @@ def test_fedray_run_command_end_to_end(tmp_path):
     out = tmp_path / "out"
 
     done = subprocess.run(
-        [sys.executable, "-m", "fedray.cli", "run", path, "--set", "client.lr=0.2", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "fedray.cli",
+            "run",
+            path,
+            "--set",
+            "client.lr=0.2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
 
     assert done.returncode == 0, done.stderr[-2000:]

@@ -17,7 +17,13 @@ def test_run_writes_every_output_and_learns(tmp_path):
     result = fedray.run(tiny(rounds=4), out=tmp_path / "run")
 
     out = result.out_dir
-    for name in ("scenario.yaml", "metrics.parquet", "clients.parquet", "summary.json", "partition.parquet"):
+    for name in (
+        "scenario.yaml",
+        "metrics.parquet",
+        "clients.parquet",
+        "summary.json",
+        "partition.parquet",
+    ):
         assert (out / name).exists(), name
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert list((out / "checkpoints").glob("round_*.npz"))
@@ -26,7 +32,10 @@ def test_run_writes_every_output_and_learns(tmp_path):
     for col in ("test_accuracy", "test_loss", "train_loss", "wall_seconds"):
         assert all(r[col] is not None for r in history), col
     assert history[-1]["test_accuracy"] > history[0]["test_accuracy"]
-    assert history[1]["fed_clients"] == 5 and history[1]["fed_accuracy_p10"] <= history[1]["fed_accuracy_mean"]
+    assert (
+        history[1]["fed_clients"] == 5
+        and history[1]["fed_accuracy_p10"] <= history[1]["fed_accuracy_mean"]
+    )
     clients = pq.read_table(out / "clients.parquet").to_pylist()
     assert len(clients) == 4 * 6
     assert all(sum(c["label_histogram"]) == c["num_examples"] for c in clients)
@@ -34,6 +43,7 @@ def test_run_writes_every_output_and_learns(tmp_path):
     assert summary["rounds"] == 4
     assert summary["final_test_accuracy"] == history[-1]["test_accuracy"]
     import hashlib
+
     assert summary["params_sha256"] == hashlib.sha256(result.params.tobytes()).hexdigest()
 
 
@@ -52,7 +62,10 @@ def test_one_and_two_workers_give_identical_bits(tmp_path):
     assert one.summary["num_workers"] == 1 and two.summary["num_workers"] == 2
     assert one.params.tobytes() == two.params.tobytes()
     drop = {"wall_seconds", "elapsed_seconds"}
-    rows = [[{k: v for k, v in r.items() if k not in drop} for r in x.history.to_pylist()] for x in (one, two)]
+    rows = [
+        [{k: v for k, v in r.items() if k not in drop} for r in x.history.to_pylist()]
+        for x in (one, two)
+    ]
     assert rows[0] == rows[1]
 
 
@@ -64,13 +77,19 @@ def test_resume_continues_to_the_same_bits(tmp_path):
 
     assert resumed.params.tobytes() == full.params.tobytes()
     assert resumed.history.column("round").to_pylist() == [1, 2, 3, 4]
-    assert resumed.history.column("test_accuracy").to_pylist() == full.history.column("test_accuracy").to_pylist()
+    assert (
+        resumed.history.column("test_accuracy").to_pylist()
+        == full.history.column("test_accuracy").to_pylist()
+    )
     assert pq.read_table(tmp_path / "part" / "clients.parquet").num_rows == 4 * 6
 
 
 def test_cross_silo_gives_each_client_its_actor(tmp_path):
-    scenario = tiny(federation={"population": 8, "clients_per_round": 4}, resources={"num_cpus": 0.25},
-                    evaluation={"federated_clients": 0})
+    scenario = tiny(
+        federation={"population": 8, "clients_per_round": 4},
+        resources={"num_cpus": 0.25},
+        evaluation={"federated_clients": 0},
+    )
 
     result = fedray.run(scenario, out=tmp_path / "silo")
 
@@ -83,7 +102,9 @@ def test_nonfinite_updates_are_rejected_and_counted(tmp_path):
 
     history = result.history.to_pylist()
     assert sum(r["rejected_nonfinite"] for r in history) > 0
-    assert all(r["updates_aggregated"] + r["rejected_nonfinite"] == r["updates_received"] for r in history)
+    assert all(
+        r["updates_aggregated"] + r["rejected_nonfinite"] == r["updates_received"] for r in history
+    )
     assert np.isfinite(result.params).all()
     statuses = pq.read_table(result.out_dir / "clients.parquet").column("status").to_pylist()
     assert "rejected" in statuses
@@ -93,7 +114,13 @@ def test_synthetic_population_of_a_million_costs_only_the_cohort(tmp_path):
     scenario = tiny(
         rounds=2,
         federation={"population": 1_000_000, "clients_per_round": 5},
-        data={"dataset": "synthetic", "alpha": 1.0, "beta": 1.0, "test_clients": 20, "max_samples": 200},
+        data={
+            "dataset": "synthetic",
+            "alpha": 1.0,
+            "beta": 1.0,
+            "test_clients": 20,
+            "max_samples": 200,
+        },
         evaluation={"federated_clients": 5, "federated_every": 1},
     )
 
@@ -112,7 +139,9 @@ def test_existing_output_dir_is_not_overwritten(tmp_path):
 
 def test_model_output_mismatch_is_a_scenario_error(tmp_path):
     with pytest.raises(ScenarioError, match="expected \\(2, 10\\)"):
-        fedray.run(tiny(model={"type": "tests.engine_plugins:five_class_model"}), out=tmp_path / "bad")
+        fedray.run(
+            tiny(model={"type": "tests.engine_plugins:five_class_model"}), out=tmp_path / "bad"
+        )
 
 
 def test_user_strategy_plugin_runs_in_the_aggregator(tmp_path):

@@ -10,8 +10,12 @@ from tests.factories import tiny
 
 
 def test_fractional_gpus_give_eight_concurrent_workers_on_two_gpus(ray_cluster):
-    scenario = load_scenario(tiny(federation={"population": 100, "clients_per_round": 8},
-                                  resources={"num_cpus": 0.25, "num_gpus": 0.25}))
+    scenario = load_scenario(
+        tiny(
+            federation={"population": 100, "clients_per_round": 8},
+            resources={"num_cpus": 0.25, "num_gpus": 0.25},
+        )
+    )
     plan = plan_pool(scenario.resources, 100, 8, ray.nodes())
 
     pool = WorkerPool(to_plain(scenario), ray.put(None), plan, scenario.resources)

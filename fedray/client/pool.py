@@ -46,7 +46,10 @@ def plan_pool(resources, population: int, clients_per_round: int, nodes: list[di
     """Decide how many workers to start; raise ValueError naming the numbers when none fit."""
     per_node = capacity_per_node(nodes, resources.num_cpus, resources.num_gpus)
     capacity = sum(per_node)
-    totals = {k: sum(n.get("Resources", {}).get(k, 0) for n in nodes if n.get("Alive", True)) for k in ("CPU", "GPU")}
+    totals = {
+        k: sum(n.get("Resources", {}).get(k, 0) for n in nodes if n.get("Alive", True))
+        for k in ("CPU", "GPU")
+    }
     if capacity == 0:
         raise ValueError(
             f"no worker fits: each asks num_cpus={resources.num_cpus}, num_gpus={resources.num_gpus}, "
@@ -83,11 +86,14 @@ class WorkerPool:
     def __init__(self, scenario_plain: dict, partition_ref, plan: PoolPlan, resources):
         self.plan = plan
         actor = ray.remote(Worker).options(
-            num_cpus=resources.num_cpus, num_gpus=resources.num_gpus, max_restarts=resources.max_retries,
+            num_cpus=resources.num_cpus,
+            num_gpus=resources.num_gpus,
+            max_restarts=resources.max_retries,
         )
         silo = plan.mode == "cross-silo"
         self.actors = [
-            actor.remote(scenario_plain, [partition_ref], [w] if silo else None) for w in range(plan.num_workers)
+            actor.remote(scenario_plain, [partition_ref], [w] if silo else None)
+            for w in range(plan.num_workers)
         ]
         self.max_retries = resources.max_retries
 

@@ -16,11 +16,19 @@ from fedray.types import ClientUpdate
 def make_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, generator: torch.Generator,
-        anchor: list[torch.Tensor] | None = None) -> float:
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg,
+    generator: torch.Generator,
+    anchor: list[torch.Tensor] | None = None,
+) -> float:
     """Train `model` in place for `cfg.epochs` epochs of shuffled minibatches; return mean loss.
 
     With `anchor` (the global weights) and `cfg.proximal_mu > 0`, adds FedProx's proximal
@@ -46,8 +54,15 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, generator: torc
     return total / max(seen, 1)
 
 
-def train_client(model: nn.Module, global_params: np.ndarray, client_id: int, data: ClientData, cfg,
-                 generator: torch.Generator, device: torch.device) -> ClientUpdate:
+def train_client(
+    model: nn.Module,
+    global_params: np.ndarray,
+    client_id: int,
+    data: ClientData,
+    cfg,
+    generator: torch.Generator,
+    device: torch.device,
+) -> ClientUpdate:
     """Run one client's local training from `global_params`; return its delta and metrics.
 
     Metrics: train_loss (mean over all minibatches), update_norm (L2 of the delta),
@@ -64,8 +79,11 @@ def train_client(model: nn.Module, global_params: np.ndarray, client_id: int, da
         client_id,
         delta,
         len(data.y_train),
-        {"train_loss": loss, "update_norm": float(np.linalg.norm(delta.astype(np.float64))),
-         "seconds": time.perf_counter() - start},
+        {
+            "train_loss": loss,
+            "update_norm": float(np.linalg.norm(delta.astype(np.float64))),
+            "seconds": time.perf_counter() - start,
+        },
     )
 
 

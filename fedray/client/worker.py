@@ -36,8 +36,10 @@ class Worker:
         self.device = torch.device("cuda" if use_cuda else "cpu")
         self.federation = build_federation(self.scenario, partition)
         self.model = build_model(
-            self.scenario.model.type, self.scenario.model.params,
-            self.federation.input_shape, self.federation.num_classes,
+            self.scenario.model.type,
+            self.scenario.model.params,
+            self.federation.input_shape,
+            self.federation.num_classes,
         ).to(self.device)
         # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
         self._held = {c: self.federation.client(c) for c in (own_clients or [])}
@@ -49,8 +51,12 @@ class Worker:
     def info(self) -> dict:
         """Where this worker runs: node, pid, GPU ids Ray assigned, torch device."""
         ctx = ray.get_runtime_context()
-        return {"node_id": ctx.get_node_id(), "pid": os.getpid(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
-                "device": str(self.device)}
+        return {
+            "node_id": ctx.get_node_id(),
+            "pid": os.getpid(),
+            "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "device": str(self.device),
+        }
 
     def train(self, params: np.ndarray, round_: int, client_ids: list[int]):
         """Train each client from `params`; return (UpdateBatch, per-client records)."""
@@ -58,11 +64,24 @@ class Worker:
         updates, records = [], []
         for cid in client_ids:
             data = self._client(cid)
-            record = {"client_id": cid, "round": round_, "num_examples": len(data.y_train),
-                      "label_histogram": np.bincount(data.y_train, minlength=self.federation.num_classes).tolist()}
+            record = {
+                "client_id": cid,
+                "round": round_,
+                "num_examples": len(data.y_train),
+                "label_histogram": np.bincount(
+                    data.y_train, minlength=self.federation.num_classes
+                ).tolist(),
+            }
             if len(data.y_train) == 0:  # nothing to learn from: not trained, not sent
-                records.append({**record, "status": "empty", "train_loss": np.nan, "update_norm": np.nan,
-                                "seconds": 0.0})
+                records.append(
+                    {
+                        **record,
+                        "status": "empty",
+                        "train_loss": np.nan,
+                        "update_norm": np.nan,
+                        "seconds": 0.0,
+                    }
+                )
                 continue
             generator = seeding.torch_generator(seed, round_, cid, seeding.TRAIN)
             update = train_client(self.model, params, cid, data, cfg, generator, self.device)
@@ -76,7 +95,12 @@ class Worker:
         out = []
         for cid in client_ids:
             data = self._client(cid)
-            acc, loss, n = evaluate(self.model, data.x_test, data.y_test,
-                                    self.scenario.evaluation.batch_size, self.device)
+            acc, loss, n = evaluate(
+                self.model,
+                data.x_test,
+                data.y_test,
+                self.scenario.evaluation.batch_size,
+                self.device,
+            )
             out.append({"client_id": cid, "accuracy": acc, "loss": loss, "num_examples": n})
         return out

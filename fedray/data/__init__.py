@@ -17,10 +17,19 @@ DATASETS: dict[str, Entry] = {
 }
 GENERATED = {"synthetic"}  # datasets generated per client; their partition is natural
 
-__all__ = ["ClientData", "DATASETS", "GENERATED", "build_federation", "central_test_set", "make_partition"]
+__all__ = [
+    "ClientData",
+    "DATASETS",
+    "GENERATED",
+    "build_federation",
+    "central_test_set",
+    "make_partition",
+]
 
 
-def make_partition(arrays: datasets.Arrays, data_cfg, num_clients: int, seed: int) -> pa.LargeListArray:
+def make_partition(
+    arrays: datasets.Arrays, data_cfg, num_clients: int, seed: int
+) -> pa.LargeListArray:
     """Split `arrays`' training samples across `num_clients` by `data_cfg.partition`."""
     spec = data_cfg.partition
     if spec.type == "natural":
@@ -35,7 +44,9 @@ def make_partition(arrays: datasets.Arrays, data_cfg, num_clients: int, seed: in
         rng = seeding.rng(seed, purpose=seeding.PARTITION)
         owner = np.asarray(entry.fn(arrays.y_train, num_clients, rng, spec.params), dtype=np.int64)
         if owner.shape != arrays.y_train.shape or owner.min() < 0 or owner.max() >= num_clients:
-            raise ValueError(f"partitioner {spec.type!r} must return a client id in [0, {num_clients}) per sample")
+            raise ValueError(
+                f"partitioner {spec.type!r} must return a client id in [0, {num_clients}) per sample"
+            )
     return partition.to_list_array(owner, num_clients)
 
 
@@ -55,8 +66,9 @@ def central_test_set(scenario) -> tuple[np.ndarray, np.ndarray, int]:
     """The held-out test split (x, y, num_classes), without partitioning the training data."""
     data = scenario.data
     if data.dataset in GENERATED:
-        fed = SyntheticFederation(data.params, scenario.federation.population, data.local_test_fraction,
-                                  scenario.seed)
+        fed = SyntheticFederation(
+            data.params, scenario.federation.population, data.local_test_fraction, scenario.seed
+        )
         return (*fed.central_test(), fed.num_classes)
     arrays = lookup(DATASETS, data.dataset).fn(data.params)
     return arrays.x_test, arrays.y_test, arrays.num_classes

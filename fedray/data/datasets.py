@@ -74,8 +74,10 @@ def _features(table: pa.Table, params: ParquetParams) -> np.ndarray:
         column = table.column(params.tensor_column).combine_chunks()
         if isinstance(column.type, pa.ExtensionType):
             column = column.storage
-        while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or (
-            pa.types.is_fixed_size_list(column.type)
+        while (
+            pa.types.is_list(column.type)
+            or pa.types.is_large_list(column.type)
+            or (pa.types.is_fixed_size_list(column.type))
         ):
             column = column.flatten()
         flat = column.to_numpy(zero_copy_only=False).astype(np.float32)
@@ -89,18 +91,24 @@ def _features(table: pa.Table, params: ParquetParams) -> np.ndarray:
     ]
     if not names:
         raise ValueError(f"{params.path}: no numeric feature columns besides the label")
-    return np.stack([table.column(n).to_numpy(zero_copy_only=False) for n in names], axis=1).astype(np.float32)
+    return np.stack([table.column(n).to_numpy(zero_copy_only=False) for n in names], axis=1).astype(
+        np.float32
+    )
 
 
 def _read(path: str, params: ParquetParams) -> pa.Table:
     if not os.path.exists(path):
-        raise ValueError(f"data.path: file not found (got {path!r}; expected an existing Parquet file)")
+        raise ValueError(
+            f"data.path: file not found (got {path!r}; expected an existing Parquet file)"
+        )
     table = pq.read_table(path, memory_map=True)
     wanted = [params.label_column, *params.feature_columns]
     wanted += [c for c in (params.tensor_column, params.client_column) if c]
     missing = [c for c in wanted if c not in table.column_names]
     if missing:
-        raise ValueError(f"{path}: no column {', '.join(map(repr, missing))}; it has {table.column_names}")
+        raise ValueError(
+            f"{path}: no column {', '.join(map(repr, missing))}; it has {table.column_names}"
+        )
     return table
 
 
@@ -112,13 +120,24 @@ def parquet(params: ParquetParams) -> Arrays:
     if test_table is not None:
         raw.append(test_table.column(params.label_column))
     classes = pc.unique(pa.chunked_array([c for r in raw for c in r.chunks])).sort()
-    codes = [pc.index_in(r, value_set=classes).to_numpy(zero_copy_only=False).astype(np.int64) for r in raw]
+    codes = [
+        pc.index_in(r, value_set=classes).to_numpy(zero_copy_only=False).astype(np.int64)
+        for r in raw
+    ]
     x = _features(table, params)
-    clients = table.column(params.client_column).to_numpy(zero_copy_only=False) if params.client_column else None
+    clients = (
+        table.column(params.client_column).to_numpy(zero_copy_only=False)
+        if params.client_column
+        else None
+    )
     if test_table is not None:
         return Arrays(x, codes[0], _features(test_table, params), codes[1], len(classes), clients)
     train, test = _split(len(codes[0]), params.test_fraction, codes[0])
     return Arrays(
-        x[train], codes[0][train], x[test], codes[0][test], len(classes),
+        x[train],
+        codes[0][train],
+        x[test],
+        codes[0][test],
+        len(classes),
         None if clients is None else clients[train],
     )

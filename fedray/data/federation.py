@@ -32,7 +32,9 @@ def local_test_count(sizes: np.ndarray, fraction: float) -> np.ndarray:
     return np.floor(np.asarray(sizes) * fraction).astype(np.int64)
 
 
-def split_local(x: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator) -> ClientData:
+def split_local(
+    x: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> ClientData:
     n_test = int(local_test_count(np.array([len(y)]), fraction)[0])
     order = rng.permutation(len(y))
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
@@ -42,7 +44,9 @@ def split_local(x: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Ge
 class PartitionedFederation:
     """An in-memory dataset split across clients by a partition."""
 
-    def __init__(self, arrays: Arrays, partition: pa.LargeListArray, local_test_fraction: float, seed: int):
+    def __init__(
+        self, arrays: Arrays, partition: pa.LargeListArray, local_test_fraction: float, seed: int
+    ):
         self.arrays = arrays
         self.partition = partition
         self.num_clients = len(partition)
@@ -70,13 +74,21 @@ class PartitionedFederation:
     def pooled_train(self) -> tuple[np.ndarray, np.ndarray]:
         """Every client's training examples together (local test hold-outs excluded)."""
         parts = [self.client(c) for c in range(self.num_clients)]
-        return np.concatenate([p.x_train for p in parts]), np.concatenate([p.y_train for p in parts])
+        return np.concatenate([p.x_train for p in parts]), np.concatenate(
+            [p.y_train for p in parts]
+        )
 
 
 class SyntheticFederation:
     """FedProx Synthetic(alpha, beta): client data generated from (seed, client id)."""
 
-    def __init__(self, params: synthetic.SyntheticParams, num_clients: int, local_test_fraction: float, seed: int):
+    def __init__(
+        self,
+        params: synthetic.SyntheticParams,
+        num_clients: int,
+        local_test_fraction: float,
+        seed: int,
+    ):
         self.params = params
         self.num_clients = num_clients
         self.num_classes = params.num_classes
@@ -90,7 +102,9 @@ class SyntheticFederation:
 
     def client(self, client_id: int) -> ClientData:
         x, y = synthetic.client_data(self.params, self._seed, client_id)
-        return split_local(x, y, self._fraction, seeding.rng(self._seed, 0, client_id, seeding.SPLIT))
+        return split_local(
+            x, y, self._fraction, seeding.rng(self._seed, 0, client_id, seeding.SPLIT)
+        )
 
     def _clients(self, count: int) -> list[ClientData]:
         return [self.client(c) for c in range(min(count, self.num_clients))]
@@ -103,4 +117,6 @@ class SyntheticFederation:
     def pooled_train(self) -> tuple[np.ndarray, np.ndarray]:
         """The training examples of the first `test_clients` clients, pooled."""
         parts = self._clients(self.params.test_clients)
-        return np.concatenate([p.x_train for p in parts]), np.concatenate([p.y_train for p in parts])
+        return np.concatenate([p.x_train for p in parts]), np.concatenate(
+            [p.y_train for p in parts]
+        )

@@ -32,13 +32,17 @@ class QuantitySkewParams:
     sigma: float = field(default=1.0, metadata={"gt": 0})
 
 
-def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator, params: NoParams) -> np.ndarray:
+def iid(
+    labels: np.ndarray, num_clients: int, rng: np.random.Generator, params: NoParams
+) -> np.ndarray:
     """Shuffle and deal samples into `num_clients` near-equal parts."""
     owner = np.repeat(np.arange(num_clients), _even_counts(len(labels), num_clients))
     return owner[rng.permutation(len(labels))]
 
 
-def dirichlet(labels: np.ndarray, num_clients: int, rng: np.random.Generator, params: DirichletParams):
+def dirichlet(
+    labels: np.ndarray, num_clients: int, rng: np.random.Generator, params: DirichletParams
+):
     """Label skew: each class is split across clients by proportions drawn from Dir(alpha).
 
     Hsu, Qi and Brown, "Measuring the effects of non-identical data distribution", 2019.
@@ -57,7 +61,9 @@ def dirichlet(labels: np.ndarray, num_clients: int, rng: np.random.Generator, pa
             members = rng.permutation(np.flatnonzero(labels == c))
             shares = rng.dirichlet(np.full(num_clients, params.alpha))
             cuts = (np.cumsum(shares)[:-1] * len(members)).astype(np.int64)
-            owner[members] = np.repeat(np.arange(num_clients), np.diff(cuts, prepend=0, append=len(members)))
+            owner[members] = np.repeat(
+                np.arange(num_clients), np.diff(cuts, prepend=0, append=len(members))
+            )
         if np.bincount(owner, minlength=num_clients).min() >= params.min_size:
             return owner
     raise ValueError(
@@ -87,13 +93,18 @@ def shards(labels: np.ndarray, num_clients: int, rng: np.random.Generator, param
     return owner
 
 
-def quantity_skew(labels: np.ndarray, num_clients: int, rng: np.random.Generator, params: QuantitySkewParams):
+def quantity_skew(
+    labels: np.ndarray, num_clients: int, rng: np.random.Generator, params: QuantitySkewParams
+):
     """Size skew with IID labels: client sizes proportional to lognormal(0, sigma) draws.
 
     Every client gets at least one sample.
     """
     if num_clients > len(labels):
-        raise ValueError(f"quantity_skew: {num_clients} clients but only {len(labels)} samples")
+        raise ValueError(
+            f"quantity_skew: {num_clients} clients but only {len(labels)} samples; every client needs one: "
+            "lower federation.population"
+        )
     weights = rng.lognormal(0.0, params.sigma, num_clients)
     spare = len(labels) - num_clients
     exact = weights / weights.sum() * spare
@@ -136,7 +147,9 @@ def to_list_array(owner: np.ndarray, num_clients: int) -> pa.ListArray:
     return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(order, pa.int64()))
 
 
-def label_histograms(partition: pa.LargeListArray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+def label_histograms(
+    partition: pa.LargeListArray, labels: np.ndarray, num_classes: int
+) -> np.ndarray:
     """Return (num_clients, num_classes) int64 counts of each label on each client."""
     offsets = partition.offsets.to_numpy()
     owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))

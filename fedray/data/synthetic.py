@@ -38,12 +38,16 @@ def client_sizes(params: SyntheticParams, seed: int, client_ids: np.ndarray) -> 
     """Return each client's total number of examples (train + local test), int64."""
     out = np.empty(len(client_ids), dtype=np.int64)
     for i, cid in enumerate(client_ids):
-        draw = seeding.rng(seed, 0, int(cid), seeding.SIZE).lognormal(params.mean_log, params.sigma_log)
+        draw = seeding.rng(seed, 0, int(cid), seeding.SIZE).lognormal(
+            params.mean_log, params.sigma_log
+        )
         out[i] = min(params.min_samples + int(draw), params.max_samples)
     return out
 
 
-def client_data(params: SyntheticParams, seed: int, client_id: int) -> tuple[np.ndarray, np.ndarray]:
+def client_data(
+    params: SyntheticParams, seed: int, client_id: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Generate client `client_id`'s examples: x (n, dim) float32, y (n,) int64."""
     n = int(client_sizes(params, seed, np.array([client_id]))[0])
     rng = seeding.rng(seed, 0, client_id, seeding.DATA)

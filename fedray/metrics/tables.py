@@ -14,11 +14,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-CLIENT_SCHEMA = pa.schema([
-    ("round", pa.int64()), ("client_id", pa.int64()), ("status", pa.string()), ("num_examples", pa.int64()),
-    ("train_loss", pa.float64()), ("update_norm", pa.float64()), ("seconds", pa.float64()),
-    ("label_histogram", pa.list_(pa.int64())),
-])
+CLIENT_SCHEMA = pa.schema(
+    [
+        ("round", pa.int64()),
+        ("client_id", pa.int64()),
+        ("status", pa.string()),
+        ("num_examples", pa.int64()),
+        ("train_loss", pa.float64()),
+        ("update_norm", pa.float64()),
+        ("seconds", pa.float64()),
+        ("label_histogram", pa.list_(pa.int64())),
+    ]
+)
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
@@ -84,7 +91,13 @@ class ClientLog:
     def finish(self) -> pa.Table:
         """Join the parts into clients.parquet and return it, sorted by round and client id."""
         parts = sorted(self.parts.glob("*.parquet"))
-        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else CLIENT_SCHEMA.empty_table()
-        table = table.take(pc.sort_indices(table, [("round", "ascending"), ("client_id", "ascending")]))
+        table = (
+            pa.concat_tables([pq.read_table(p) for p in parts])
+            if parts
+            else CLIENT_SCHEMA.empty_table()
+        )
+        table = table.take(
+            pc.sort_indices(table, [("round", "ascending"), ("client_id", "ascending")])
+        )
         write_atomic(table, self.out / "clients.parquet")
         return table

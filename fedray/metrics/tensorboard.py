@@ -21,7 +21,11 @@ class TensorBoardSink:
     def write(self, round_: int, metrics: dict, histograms: dict | None = None) -> None:
         """Log every finite number in `metrics` as `group/name` scalars at step `round_`."""
         for name, value in metrics.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
                 self._writer.add_scalar(_tag(name), value, round_)
         for name, values in (histograms or {}).items():
             values = np.asarray(values, dtype=np.float64)
@@ -39,9 +43,15 @@ class TensorBoardSink:
         else:  # all values (numerically) equal: one bucket
             counts, edges = np.array([len(values)]), np.array([low, high])
         self._writer.add_histogram_raw(
-            name, min=low, max=high, num=len(values), sum=float(values.sum()),
-            sum_squares=float(np.square(values).sum()), bucket_limits=edges[1:].tolist(),
-            bucket_counts=counts.tolist(), global_step=round_,
+            name,
+            min=low,
+            max=high,
+            num=len(values),
+            sum=float(values.sum()),
+            sum_squares=float(np.square(values).sum()),
+            bucket_limits=edges[1:].tolist(),
+            bucket_counts=counts.tolist(),
+            global_step=round_,
         )
 
     def close(self) -> None:
@@ -51,9 +61,16 @@ class TensorBoardSink:
 
 def _tag(name: str) -> str:
     """Group metrics in TensorBoard's sidebar: test/, train/, federated_eval/, system/, ..."""
-    for prefix, group in (("test_", "test"), ("baseline_", "baseline"), ("fed_", "federated_eval"),
-                          ("train_", "train"), ("update_", "train"), ("clients_", "clients"),
-                          ("rejected_", "clients"), ("updates_", "clients")):
+    for prefix, group in (
+        ("test_", "test"),
+        ("baseline_", "baseline"),
+        ("fed_", "federated_eval"),
+        ("train_", "train"),
+        ("update_", "train"),
+        ("clients_", "clients"),
+        ("rejected_", "clients"),
+        ("updates_", "clients"),
+    ):
         if name.startswith(prefix):
-            return f"{group}/{name[len(prefix):]}"
+            return f"{group}/{name[len(prefix) :]}"
     return f"system/{name}"

@@ -85,7 +85,10 @@ def convert(tp: Any, value: Any, path: str, problems: Problems) -> Any:
         if not isinstance(value, (list, tuple)):
             problems.add(path, "wrong type", value, _describe(tp))
             return MISSING
-        items = [convert(typing.get_args(tp)[0], v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+        items = [
+            convert(typing.get_args(tp)[0], v, f"{path}[{i}]", problems)
+            for i, v in enumerate(value)
+        ]
         return MISSING if any(i is MISSING for i in items) else tuple(items)
     return _scalar(tp, value, path, problems)
 
@@ -153,8 +156,13 @@ def build_dataclass(cls: type, value: Any, path: str, problems: Problems) -> Any
         if name not in value and dataclasses.is_dataclass(hints[name]):
             value = {**value, name: {}}  # a missing section is built from {} so its tag resolves
         if name not in value:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                problems.add(_join(path, name), "required key is missing", expected=_describe(hints[name]))
+            if (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
+                problems.add(
+                    _join(path, name), "required key is missing", expected=_describe(hints[name])
+                )
                 failed = True
             continue
         out = convert(hints[name], value[name], _join(path, name), problems)

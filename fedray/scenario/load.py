@@ -8,8 +8,9 @@ from __future__ import annotations
 import copy
 import math
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -24,7 +25,9 @@ class ScenarioError(ValueError):
     def __init__(self, problems: list[str], source: str = "scenario"):
         self.problems = list(problems)
         self.source = source
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n  " + "\n  ".join(self.problems))
+        super().__init__(
+            f"{source}: {len(self.problems)} problem(s)\n  " + "\n  ".join(self.problems)
+        )
 
 
 def read_yaml(path: str | os.PathLike) -> dict:
@@ -39,11 +42,15 @@ def read_yaml(path: str | os.PathLike) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ScenarioError([f"invalid YAML at {where}{getattr(exc, 'problem', exc)}"], source) from None
+        raise ScenarioError(
+            [f"invalid YAML at {where}{getattr(exc, 'problem', exc)}"], source
+        ) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ScenarioError([f"<scenario>: wrong type (got {type(raw).__name__}; expected a mapping)"], source)
+        raise ScenarioError(
+            [f"<scenario>: wrong type (got {type(raw).__name__}; expected a mapping)"], source
+        )
     raw.setdefault("name", Path(path).stem)
     return raw
 
@@ -59,7 +66,9 @@ def parse_override(text: str) -> tuple[str, Any]:
         return path.strip(), value
 
 
-def apply_overrides(raw: dict, overrides: Mapping[str, Any] | Iterable[str], problems: Problems) -> dict:
+def apply_overrides(
+    raw: dict, overrides: Mapping[str, Any] | Iterable[str], problems: Problems
+) -> dict:
     """Return a copy of `raw` with each `path=value` set; bad paths are recorded in `problems`."""
     out = copy.deepcopy(raw)
     items = overrides.items() if isinstance(overrides, Mapping) else []
@@ -74,9 +83,13 @@ def apply_overrides(raw: dict, overrides: Mapping[str, Any] | Iterable[str], pro
     for path, value in items:
         node, keys = out, path.split(".")
         for depth, key in enumerate(keys[:-1]):
-            child = node.setdefault(key, {})
+            if node.get(key) is None:  # absent, or written as an empty section (`client:`)
+                node[key] = {}
+            child = node[key]
             if not isinstance(child, dict):
-                problems.add(".".join(keys[: depth + 1]), f"--set {path}: not a section", child, "a mapping")
+                problems.add(
+                    ".".join(keys[: depth + 1]), f"--set {path}: not a section", child, "a mapping"
+                )
                 break
             node = child
         else:
@@ -112,25 +125,55 @@ def check(s: Scenario, problems: Problems) -> None:
     """Cross-field rules: what no single field's type can say."""
     fed = s.federation
     if fed.clients_per_round > fed.population:
-        problems.add("federation.clients_per_round", "more than the population", fed.clients_per_round,
-                     f"<= federation.population ({fed.population})")
+        problems.add(
+            "federation.clients_per_round",
+            "more than the population",
+            fed.clients_per_round,
+            f"<= federation.population ({fed.population})",
+        )
     if s.evaluation.federated_clients > fed.population:
-        problems.add("evaluation.federated_clients", "more than the population",
-                     s.evaluation.federated_clients, f"<= federation.population ({fed.population})")
+        problems.add(
+            "evaluation.federated_clients",
+            "more than the population",
+            s.evaluation.federated_clients,
+            f"<= federation.population ({fed.population})",
+        )
     if s.data.dataset in GENERATED and s.data.partition.type != "natural":
-        problems.add("data.partition.type", f"{s.data.dataset} clients are generated with their own "
-                     "distribution; only the natural partition applies", s.data.partition.type, "'natural'")
+        problems.add(
+            "data.partition.type",
+            f"{s.data.dataset} clients are generated with their own "
+            "distribution; only the natural partition applies",
+            s.data.partition.type,
+            "'natural'",
+        )
     if s.data.dataset == "digits" and s.data.partition.type == "natural":
-        problems.add("data.partition.type", "digits has no client ids", "natural",
-                     "iid, dirichlet, shards or quantity_skew")
+        problems.add(
+            "data.partition.type",
+            "digits has no client ids",
+            "natural",
+            "iid, dirichlet, shards or quantity_skew",
+        )
+    if s.data.dataset in GENERATED and s.data.params.min_samples > s.data.params.max_samples:
+        problems.add(
+            "data.min_samples",
+            "above data.max_samples",
+            s.data.params.min_samples,
+            f"<= data.max_samples ({s.data.params.max_samples})",
+        )
     if s.data.dataset == "parquet":
         _check_parquet(s.data.params, s.data.partition.type, problems)
     gpus = s.resources.num_gpus
     if gpus > 1 and not math.isclose(gpus, round(gpus)):
-        problems.add("resources.num_gpus", "Ray shares a GPU only in fractions of one", gpus,
-                     "a fraction <= 1 or a whole number")
+        problems.add(
+            "resources.num_gpus",
+            "Ray shares a GPU only in fractions of one",
+            gpus,
+            "a fraction <= 1 or a whole number",
+        )
     if isinstance(s.resources.num_workers, int) and s.resources.num_workers < 1:
-        problems.add("resources.num_workers", "out of range", s.resources.num_workers, ">= 1 or 'auto'")
+        problems.add(
+            "resources.num_workers", "out of range", s.resources.num_workers, ">= 1 or 'auto'"
+        )
 
 
 def _check_parquet(p, partition_type: str, problems: Problems) -> None:
@@ -141,10 +184,16 @@ def _check_parquet(p, partition_type: str, problems: Problems) -> None:
     if p.test_path and not os.path.isfile(p.test_path):
         problems.add("data.test_path", "file not found", p.test_path, "an existing Parquet file")
     if p.tensor_column and p.feature_columns:
-        problems.add("data.tensor_column", "give tensor_column or feature_columns, not both", p.tensor_column)
+        problems.add(
+            "data.tensor_column", "give tensor_column or feature_columns, not both", p.tensor_column
+        )
     if partition_type == "natural" and not p.client_column:
-        problems.add("data.partition.type", "natural needs data.client_column", "natural",
-                     "a client_column, or iid, dirichlet, shards or quantity_skew")
+        problems.add(
+            "data.partition.type",
+            "natural needs data.client_column",
+            "natural",
+            "a client_column, or iid, dirichlet, shards or quantity_skew",
+        )
 
 
 def to_yaml(scenario: Scenario) -> str:

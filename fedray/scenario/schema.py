@@ -116,7 +116,9 @@ class Resources:
     num_workers: int | Literal["auto"] = "auto"
     num_cpus: float = field(default=1.0, metadata={"gt": 0})
     num_gpus: float = field(default=0.0, metadata={"min": 0})
-    max_retries: int = field(default=2, metadata={"min": 0})  # re-dispatches of a dead worker's clients
+    max_retries: int = field(
+        default=2, metadata={"min": 0}
+    )  # re-dispatches of a dead worker's clients
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,18 @@ class Aggregator:
     def step(self, round_: int, *batches: UpdateBatch) -> dict:
         """Aggregate round `round_`'s update batches into the global parameters."""
         if round_ != self.state.round + 1:
-            raise RuntimeError(f"aggregator is at round {self.state.round}; asked to apply round {round_}")
-        batch = UpdateBatch.concat(list(batches)) if batches else UpdateBatch(
-            np.zeros(0, np.int64), np.zeros((0, len(self.state.params)), np.float32), np.zeros(0, np.int64))
+            raise RuntimeError(
+                f"aggregator is at round {self.state.round}; asked to apply round {round_}"
+            )
+        batch = (
+            UpdateBatch.concat(list(batches))
+            if batches
+            else UpdateBatch(
+                np.zeros(0, np.int64),
+                np.zeros((0, len(self.state.params)), np.float32),
+                np.zeros(0, np.int64),
+            )
+        )
         self.state, metrics = server_round(self.state, batch, self.scenario.strategy)
         return metrics
 
@@ -50,5 +59,7 @@ class Aggregator:
             self._model = build_model(s.model.type, s.model.params, tuple(x.shape[1:]), num_classes)
         x, y, _ = self._test
         unflatten(self._model, self.state.params)
-        acc, loss, n = evaluate(self._model, x, y, self.scenario.evaluation.batch_size, torch.device("cpu"))
+        acc, loss, n = evaluate(
+            self._model, x, y, self.scenario.evaluation.batch_size, torch.device("cpu")
+        )
         return {"test_accuracy": acc, "test_loss": loss, "test_examples": n}

@@ -26,12 +26,19 @@ def screen(batch: UpdateBatch, dim: int) -> tuple[np.ndarray, dict]:
     """
     n = len(batch.client_ids)
     if batch.deltas.ndim != 2 or batch.deltas.shape[1] != dim:
-        return np.zeros(n, bool), {"rejected_shape": n, "rejected_nonfinite": 0, "rejected_empty": 0}
+        return np.zeros(n, bool), {
+            "rejected_shape": n,
+            "rejected_nonfinite": 0,
+            "rejected_empty": 0,
+        }
     finite = np.isfinite(batch.deltas).all(axis=1)
     has_data = batch.num_examples > 0
     keep = finite & has_data
-    return keep, {"rejected_shape": 0, "rejected_nonfinite": int((~finite).sum()),
-                  "rejected_empty": int((finite & ~has_data).sum())}
+    return keep, {
+        "rejected_shape": 0,
+        "rejected_nonfinite": int((~finite).sum()),
+        "rejected_empty": int((finite & ~has_data).sum()),
+    }
 
 
 def server_round(state: ServerState, batch: UpdateBatch, strategy) -> tuple[ServerState, dict]:
@@ -40,13 +47,22 @@ def server_round(state: ServerState, batch: UpdateBatch, strategy) -> tuple[Serv
     With no acceptable update the parameters stay as they were.
     """
     keep, counts = screen(batch, len(state.params))
-    metrics = {"updates_received": len(batch.client_ids), "updates_aggregated": int(keep.sum()), **counts,
-               "rejected_ids": batch.client_ids[~keep].tolist()}
+    metrics = {
+        "updates_received": len(batch.client_ids),
+        "updates_aggregated": int(keep.sum()),
+        **counts,
+        "rejected_ids": batch.client_ids[~keep].tolist(),
+    }
     if not keep.any():
         return replace(state, round=state.round + 1), metrics
     fn = lookup(STRATEGIES, strategy.name).fn
-    params, strategy_state, extra = fn(state.params, batch.deltas[keep], batch.num_examples[keep],
-                                       dict(state.strategy_state), strategy.params)
+    params, strategy_state, extra = fn(
+        state.params,
+        batch.deltas[keep],
+        batch.num_examples[keep],
+        dict(state.strategy_state),
+        strategy.params,
+    )
     params = np.asarray(params, dtype=np.float32)
     if params.shape != state.params.shape or not np.isfinite(params).all():
         raise ValueError(

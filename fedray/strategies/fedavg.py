@@ -21,7 +21,13 @@ class FedAvgParams:
     weighted: bool = True  # weight by examples; false gives every client the same weight
 
 
-def fedavg(params: np.ndarray, updates: np.ndarray, num_examples: np.ndarray, state: dict, cfg: FedAvgParams):
+def fedavg(
+    params: np.ndarray,
+    updates: np.ndarray,
+    num_examples: np.ndarray,
+    state: dict,
+    cfg: FedAvgParams,
+):
     """One FedAvg server step.
 
     Args:

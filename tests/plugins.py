@@ -1,0 +1,24 @@
+"""User code referred to as `module:attr` by tests: models that fit, and one that does not."""
+
+import math
+
+from torch import nn
+
+
+def small_mlp(input_shape, num_classes, hidden=8):
+    """A valid user model; `hidden` arrives as a keyword from the scenario's model section."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(math.prod(input_shape), hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def wrong_width(input_shape, num_classes):
+    """A user model with one logit too many."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes + 1))
+
+
+def not_a_module(input_shape, num_classes):
+    return lambda x: x

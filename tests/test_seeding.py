@@ -1,0 +1,87 @@
+"""Named random streams: same name, same bits; any part of the name changed, other bits."""
+
+import numpy as np
+import pytest
+import torch
+
+from fedray import seeding
+
+NAME = (7, 3, 11, seeding.TRAIN)
+PURPOSES = [
+    seeding.SAMPLE,
+    seeding.TRAIN,
+    seeding.PARTITION,
+    seeding.DATA,
+    seeding.SPLIT,
+    seeding.EVAL_SAMPLE,
+    seeding.INIT,
+    seeding.BASELINE,
+    seeding.SIZE,
+]
+
+
+def numpy_draws(name) -> bytes:
+    return seeding.rng(*name).random(16).tobytes()
+
+
+def torch_draws(name) -> bytes:
+    return torch.rand(16, generator=seeding.torch_generator(*name)).numpy().tobytes()
+
+
+def variants():
+    """The name with each of its four parts changed in turn."""
+    for i in range(4):
+        for delta in (1, 1000):
+            name = list(NAME)
+            name[i] += delta
+            yield tuple(name)
+
+
+@pytest.mark.parametrize("draws", [numpy_draws, torch_draws])
+def test_same_name_gives_the_same_stream(draws):
+    assert draws(NAME) == draws(NAME)
+
+
+@pytest.mark.parametrize("draws", [numpy_draws, torch_draws])
+@pytest.mark.parametrize("other", list(variants()))
+def test_changing_any_part_of_the_name_gives_another_stream(draws, other):
+    assert draws(other) != draws(NAME)
+
+
+def test_purposes_are_distinct_small_integers():
+    assert len(set(PURPOSES)) == len(PURPOSES)
+    assert all(isinstance(p, int) for p in PURPOSES)
+
+
+@pytest.mark.parametrize("draws", [numpy_draws, torch_draws])
+def test_every_purpose_gets_its_own_stream(draws):
+    streams = {draws((NAME[0], NAME[1], NAME[2], p)) for p in PURPOSES}
+
+    assert len(streams) == len(PURPOSES)
+
+
+def test_name_parts_do_not_collide_when_swapped():
+    # (round 3, client 11) and (round 11, client 3) must not share a stream.
+    assert numpy_draws((7, 3, 11, 2)) != numpy_draws((7, 11, 3, 2))
+
+
+def test_defaults_name_a_per_run_stream():
+    assert numpy_draws((5,)) == numpy_draws((5, seeding.NO_ROUND, seeding.NO_CLIENT, 0))
+
+
+def test_streams_leave_the_global_random_state_alone():
+    np_before = np.random.get_state()[1].copy()
+    torch_before = torch.random.get_rng_state().clone()
+
+    numpy_draws(NAME)
+    torch_draws(NAME)
+
+    assert np.array_equal(np.random.get_state()[1], np_before)
+    assert torch.equal(torch.random.get_rng_state(), torch_before)
+
+
+def test_large_seeds_and_client_ids_are_accepted():
+    name = (2**40, 10**6, 10**9, seeding.DATA)
+
+    assert numpy_draws(name) == numpy_draws(name)
+    assert torch_draws(name) == torch_draws(name)
