@@ -74,10 +74,12 @@ def plain_loop(scenario) -> tuple[np.ndarray, float]:
     return state.params, time.perf_counter() - start
 
 
-def fedray_run(scenario) -> tuple[np.ndarray, float]:
+def fedray_run(scenario) -> tuple[np.ndarray, float, float]:
+    """Return (final params, seconds in rounds, seconds starting the actors)."""
     with tempfile.TemporaryDirectory() as out:
         result = fedray.run(scenario, out=Path(out) / "run", progress=False)
-    return result.params, float(sum(result.history.column("wall_seconds").to_pylist()))
+    rounds = float(sum(result.history.column("wall_seconds").to_pylist()))
+    return result.params, rounds, result.summary["startup_seconds"]
 
 
 def main() -> None:
@@ -100,14 +102,15 @@ def main() -> None:
     t0 = time.perf_counter()
     ray.init(include_dashboard=False, logging_level="WARNING")
     startup = time.perf_counter() - t0
-    plain, ours = [], []
+    plain, ours, actors = [], [], []
     try:
         for _ in range(args.repeat):
             p_params, p_sec = plain_loop(scenario)
-            f_params, f_sec = fedray_run(scenario)
+            f_params, f_sec, f_start = fedray_run(scenario)
             assert p_params.tobytes() == f_params.tobytes(), "fedray and the plain loop disagree"
             plain.append(p_sec)
             ours.append(f_sec)
+            actors.append(f_start)
     finally:
         ray.shutdown()
     rounds = scenario.rounds
@@ -115,7 +118,10 @@ def main() -> None:
         f"scenario: {scenario.name}  rounds={rounds}  clients/round={scenario.federation.clients_per_round}  "
         f"model={scenario.model.type}  epochs={scenario.client.epochs}"
     )
-    print(f"ray start-up (once per process): {startup:.2f} s")
+    print(
+        f"ray start-up (once per process): {startup:.2f} s; worker + aggregator actors: "
+        f"{min(actors):.2f} s per run (not in the rounds below)"
+    )
     print(f"plain loop, 1 process : {min(plain) / rounds * 1000:8.1f} ms/round")
     print(f"fedray (Ray, pool)    : {min(ours) / rounds * 1000:8.1f} ms/round")
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,8 +163,14 @@ def _execute(
         )
     except ValueError as exc:
         raise ScenarioError([f"resources: {exc}"], scenario.name) from None
+    started = time.perf_counter()
     pool = WorkerPool(plain, partition_ref, plan, scenario.resources)
     aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, state)
+    # Wait for every actor to have built its model and data, so that round 1's time
+    # measures a round and not process start-up.
+    placement = pool.info()
+    ray.get(aggregator.params.remote())
+    startup_seconds = time.perf_counter() - started
     handles = Handles(scenario, pool, aggregator, federation.sizes)
     bar = Progress(scenario.rounds, state.round, enabled=progress)
     try:
@@ -177,9 +184,13 @@ def _execute(
     if scenario.evaluation.centralized_baseline:  # after the pool is gone, so it finds a free CPU
         task = ray.remote(centralized_curve).options(num_cpus=scenario.resources.num_cpus)
         baseline = ray.get(task.remote(scenario, prepared.initial_params, partition_ref))
+    gpu_ids = sorted({g for p in placement for g in p["gpu_ids"]})
     extra = {
         "mode": plan.mode,
         "num_workers": plan.num_workers,
+        "startup_seconds": startup_seconds,
+        "nodes": len({p["node_id"] for p in placement}),
+        "workers_per_gpu": {g: sum(g in p["gpu_ids"] for p in placement) for g in gpu_ids},
         "seed": scenario.seed,
         "dataset": scenario.data.dataset,
         "generated": scenario.data.dataset in GENERATED,

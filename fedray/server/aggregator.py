@@ -22,8 +22,12 @@ class Aggregator:
 
         self.scenario = load_scenario(scenario)
         self.state = state
-        self._model = None
-        self._test = None
+        # Built now, at actor start-up, so no round pays for loading the test split.
+        torch.set_num_threads(1)
+        self._test = central_test_set(self.scenario)
+        x, _, num_classes = self._test
+        m = self.scenario.model
+        self._model = build_model(m.type, m.params, tuple(x.shape[1:]), num_classes)
 
     def step(self, round_: int, *batches: UpdateBatch) -> dict:
         """Aggregate round `round_`'s update batches into the global parameters."""
@@ -51,12 +55,6 @@ class Aggregator:
 
     def evaluate(self) -> dict:
         """Accuracy and loss of the global model on the central test split."""
-        if self._model is None:
-            torch.set_num_threads(1)
-            self._test = central_test_set(self.scenario)
-            x, y, num_classes = self._test
-            s = self.scenario
-            self._model = build_model(s.model.type, s.model.params, tuple(x.shape[1:]), num_classes)
         x, y, _ = self._test
         unflatten(self._model, self.state.params)
         acc, loss, n = evaluate(
