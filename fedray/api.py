@@ -153,7 +153,6 @@ def _execute(
             label_histograms(partition, federation.arrays.y_train, federation.num_classes)
         )
     plain = to_plain(scenario)
-    partition_ref = ray.put(partition)
     try:
         plan = plan_pool(
             scenario.resources,
@@ -164,7 +163,7 @@ def _execute(
     except ValueError as exc:
         raise ScenarioError([f"resources: {exc}"], scenario.name) from None
     started = time.perf_counter()
-    pool = WorkerPool(plain, partition_ref, plan, scenario.resources)
+    pool = WorkerPool(plain, plan, scenario.resources)
     aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, state)
     # Wait for every actor to have built its model and data, so that round 1's time
     # measures a round and not process start-up.
@@ -183,7 +182,7 @@ def _execute(
     baseline = []
     if scenario.evaluation.centralized_baseline:  # after the pool is gone, so it finds a free CPU
         task = ray.remote(centralized_curve).options(num_cpus=scenario.resources.num_cpus)
-        baseline = ray.get(task.remote(scenario, prepared.initial_params, partition_ref))
+        baseline = ray.get(task.remote(scenario, prepared.initial_params))
     gpu_ids = sorted({g for p in placement for g in p["gpu_ids"]})
     extra = {
         "mode": plan.mode,

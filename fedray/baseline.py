@@ -16,10 +16,10 @@ from fedray.data import build_federation
 from fedray.models import build_model, unflatten
 
 
-def centralized_curve(scenario, initial_params: np.ndarray, partition=None) -> list[dict]:
+def centralized_curve(scenario, initial_params: np.ndarray) -> list[dict]:
     """Return `[{round, baseline_test_accuracy, baseline_test_loss}]` for the evaluated rounds."""
     torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
-    federation = build_federation(scenario, partition)
+    federation = build_federation(scenario)
     x, y = federation.pooled_train()
     x_test, y_test = federation.central_test()
     model = build_model(

@@ -47,6 +47,28 @@ def test_run_writes_every_output_and_learns(tmp_path):
     assert summary["params_sha256"] == hashlib.sha256(result.params.tobytes()).hexdigest()
 
 
+def test_tensorboard_has_the_curves_a_user_looks_for(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = fedray.run(tiny(rounds=2, evaluation={"federated_every": 1}), out=tmp_path / "tb")
+
+    events = EventAccumulator(
+        str(result.out_dir / "tensorboard"), size_guidance={"tensors": 0}
+    ).Reload()
+    scalars = set(events.Tags()["scalars"])
+    for tag in (
+        "test/accuracy",
+        "test/loss",
+        "train/loss",
+        "system/wall_seconds",
+        "clients/trained",
+    ):
+        assert tag in scalars, tag
+    assert [e.step for e in events.Scalars("test/accuracy")] == [1, 2]
+    assert "federated_eval/client_accuracy" in events.Tags()["histograms"]
+    assert any("scenario" in t for t in events.Tags()["tensors"])
+
+
 def test_partition_table_covers_the_training_set(tmp_path):
     result = fedray.run(tiny(rounds=1), out=tmp_path / "run")
 

@@ -18,7 +18,7 @@ def test_fractional_gpus_give_eight_concurrent_workers_on_two_gpus(ray_cluster):
     )
     plan = plan_pool(scenario.resources, 100, 8, ray.nodes())
 
-    pool = WorkerPool(to_plain(scenario), ray.put(None), plan, scenario.resources)
+    pool = WorkerPool(to_plain(scenario), plan, scenario.resources)
     try:
         info = pool.info()
         free = ray.available_resources().get("GPU", 0.0)

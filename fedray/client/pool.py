@@ -83,7 +83,7 @@ def balance(client_ids: np.ndarray, sizes: np.ndarray, num_workers: int) -> list
 class WorkerPool:
     """The live Worker actors of one run."""
 
-    def __init__(self, scenario_plain: dict, partition_ref, plan: PoolPlan, resources):
+    def __init__(self, scenario_plain: dict, plan: PoolPlan, resources):
         self.plan = plan
         actor = ray.remote(Worker).options(
             num_cpus=resources.num_cpus,
@@ -92,8 +92,7 @@ class WorkerPool:
         )
         silo = plan.mode == "cross-silo"
         self.actors = [
-            actor.remote(scenario_plain, [partition_ref], [w] if silo else None)
-            for w in range(plan.num_workers)
+            actor.remote(scenario_plain, [w] if silo else None) for w in range(plan.num_workers)
         ]
         self.max_retries = resources.max_retries
 

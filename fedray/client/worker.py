@@ -21,12 +21,9 @@ from fedray.types import UpdateBatch
 
 
 class Worker:
-    def __init__(self, scenario: dict, partition_box: list, own_clients: list[int] | None = None):
+    def __init__(self, scenario: dict, own_clients: list[int] | None = None):
         from fedray.scenario import load_scenario
 
-        # The partition arrives as [ObjectRef] so that Ray does not pin it as a constructor
-        # argument: the driver holds the reference, and a restarted worker fetches it again.
-        partition = ray.get(partition_box[0])
         self.scenario = load_scenario(scenario)
         res = self.scenario.resources
         # One intra-op thread per CPU the worker holds: more would fight the other workers,
@@ -34,7 +31,9 @@ class Worker:
         torch.set_num_threads(max(1, int(res.num_cpus)))
         use_cuda = res.num_gpus > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_cuda else "cpu")
-        self.federation = build_federation(self.scenario, partition)
+        # Rebuilt here from names and the seed (the same partition the driver drew), so no
+        # large object is shipped to or pinned for each actor.
+        self.federation = build_federation(self.scenario)
         self.model = build_model(
             self.scenario.model.type,
             self.scenario.model.params,

@@ -50,15 +50,17 @@ def make_partition(
     return partition.to_list_array(owner, num_clients)
 
 
-def build_federation(scenario, partition_list: pa.LargeListArray | None = None):
-    """Build the scenario's federated dataset; reuse `partition_list` when the driver computed it."""
+def build_federation(scenario):
+    """Build the scenario's federated dataset: load by name, partition with the scenario's seed.
+
+    Deterministic, so the driver, every worker and the baseline build the same partition.
+    """
     data = scenario.data
     population = scenario.federation.population
     if data.dataset in GENERATED:
         return SyntheticFederation(data.params, population, data.local_test_fraction, scenario.seed)
     arrays = lookup(DATASETS, data.dataset).fn(data.params)
-    if partition_list is None:
-        partition_list = make_partition(arrays, data, population, scenario.seed)
+    partition_list = make_partition(arrays, data, population, scenario.seed)
     return PartitionedFederation(arrays, partition_list, data.local_test_fraction, scenario.seed)
 
 
