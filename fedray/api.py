@@ -145,7 +145,7 @@ def _execute(
     state = ServerState(0, prepared.initial_params)
     if resuming and (found := checkpoint.latest(out_dir)) is not None:
         state = checkpoint.load(found)
-    output = RunOutput(out_dir, scenario, resumed_round=state.round)
+    output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
     federation = prepared.federation
     partition = getattr(federation, "partition", None)
     if partition is not None and not resuming:

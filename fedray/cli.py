@@ -63,8 +63,12 @@ def _validate(args) -> int:
 def _run(args) -> int:
     from fedray.api import run
 
-    if args.scenario is None and args.resume is None:
-        print("fedray run: give a scenario file, or --resume DIR", file=sys.stderr)
+    if (args.scenario is None) == (args.resume is None):
+        print(
+            "fedray run: give a scenario file, or --resume DIR (not both: a resumed run keeps "
+            "its own scenario; change it with --set)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     result = run(
         args.scenario,

@@ -38,23 +38,25 @@ def fresh_dir(base: Path) -> Path:
 
 
 class RunOutput:
-    def __init__(self, out: Path, scenario, resumed_round: int = 0):
+    def __init__(self, out: Path, scenario, resume_from: int | None = None):
+        """Open `out` for a fresh run, or, with `resume_from` (last checkpointed round, 0 if
+        none), for one that continues: rows past that round are dropped, not duplicated."""
         self.out = out
         self.scenario = scenario
         out.mkdir(parents=True, exist_ok=True)
-        self.history = History.load(out, resumed_round) if resumed_round else History(out)
+        done = resume_from or 0
+        self.history = History.load(out, done) if resume_from is not None else History(out)
         self.clients = ClientLog(out)
-        if resumed_round:
-            self.clients.discard_after(resumed_round)
-        else:
-            (out / "scenario.yaml").write_text(to_yaml(scenario))
-        self.last_flushed = resumed_round
+        if resume_from is not None:
+            self.clients.discard_after(done)
+        # A resumed run may have been extended (--set rounds=N): record what runs now.
+        (out / "scenario.yaml").write_text(to_yaml(scenario))
+        self.last_flushed = done
         self.tb = None
         if scenario.output.tensorboard:
-            self.tb = TensorBoardSink(
-                str(out / "tensorboard"), purge_step=resumed_round + 1 if resumed_round else None
-            )
-            if not resumed_round:
+            purge = done + 1 if resume_from is not None else None
+            self.tb = TensorBoardSink(str(out / "tensorboard"), purge_step=purge)
+            if resume_from is None:
                 self.tb.text("scenario", "```yaml\n" + to_yaml(scenario) + "\n```")
 
     def write_partition(self, histograms: np.ndarray) -> None:

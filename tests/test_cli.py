@@ -110,3 +110,22 @@ def test_fedray_run_command_end_to_end(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rounds"] == 2 and summary["final_test_accuracy"] > 0.1
     assert yaml.safe_load((out / "scenario.yaml").read_text())["client"]["lr"] == 0.2
+
+
+def test_resume_extends_a_finished_run_through_the_cli(ray_cluster, tmp_path, capsys):
+    path = write(tmp_path, tiny(rounds=2))
+    out = str(tmp_path / "out")
+    assert main(["run", path, "--out", out, "--no-progress"]) == 0
+
+    code = main(["run", "--resume", out, "--set", "rounds=3", "--no-progress"])
+
+    assert code == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rounds"] == 3
+    assert yaml.safe_load((tmp_path / "out" / "scenario.yaml").read_text())["rounds"] == 3
+
+
+def test_run_refuses_a_scenario_and_resume_together(tmp_path, capsys):
+    code = main(["run", write(tmp_path, tiny()), "--resume", str(tmp_path)])
+
+    assert code == 2 and "not both" in capsys.readouterr().err
