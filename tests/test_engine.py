@@ -174,3 +174,78 @@ def test_user_strategy_plugin_runs_in_the_aggregator(tmp_path):
     accuracy = result.history.column("test_accuracy").to_pylist()
     assert accuracy[0] == accuracy[1]
     assert result.history.column("frozen").to_pylist() == [1.0, 1.0]
+
+
+def test_parquet_with_natural_partition_runs_end_to_end(tmp_path):
+    """A user's own table: a tensor column, string labels, and its own client ids."""
+    import pyarrow as pa
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
+    table = pa.table(
+        {
+            "pixels": pa.array(
+                (digits.data / 16.0).astype(np.float32).tolist(), pa.list_(pa.float32())
+            ),
+            "label": names[digits.target],
+            "writer": np.arange(len(digits.target)) % 12,
+        }
+    )
+    path = tmp_path / "digits.parquet"
+    pq.write_table(table, path)
+    data = {
+        "dataset": "parquet",
+        "path": str(path),
+        "tensor_column": "pixels",
+        "shape": [1, 8, 8],
+        "client_column": "writer",
+        "partition": {"type": "natural"},
+    }
+
+    result = fedray.run(
+        tiny(
+            rounds=2,
+            data=data,
+            federation={"population": 12, "clients_per_round": 4},
+            model={"type": "cnn"},
+            evaluation={"federated_clients": 0},
+        ),
+        out=tmp_path / "run",
+    )
+
+    partition = pq.read_table(result.out_dir / "partition.parquet")
+    assert partition.num_rows == 12
+    assert result.history.column("clients_trained").to_pylist() == [4, 4]
+    assert 0.0 <= result.summary["final_test_accuracy"] <= 1.0
+
+
+def test_population_that_does_not_match_the_natural_ids_is_a_scenario_error(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table(
+            {"x": [0.0, 1.0, 2.0, 3.0, 4.0], "label": [0, 1, 0, 1, 0], "cid": [1, 1, 2, 2, 3]}
+        ),
+        path,
+    )
+    data = {
+        "dataset": "parquet",
+        "path": str(path),
+        "client_column": "cid",
+        "test_fraction": 0.4,
+        "partition": {"type": "natural"},
+    }
+
+    with pytest.raises(ScenarioError, match="set federation.population to"):
+        fedray.run(
+            tiny(
+                data=data,
+                federation={"population": 7, "clients_per_round": 2},
+                evaluation={"federated_clients": 0},
+            ),
+            out=tmp_path / "run",
+        )
