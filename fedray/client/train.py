@@ -36,7 +36,9 @@ def fit(
     """
     optimizer = make_optimizer(model, cfg)
     loss_fn = nn.CrossEntropyLoss()
-    total, seen = 0.0, 0
+    params = list(model.parameters())
+    proximal = anchor is not None and cfg.proximal_mu > 0
+    total, seen = torch.zeros((), device=x.device), 0  # summed on the device: no per-step sync
     model.train()
     for _ in range(cfg.epochs):
         order = torch.randperm(len(y), generator=generator).to(x.device)
@@ -44,14 +46,18 @@ def fit(
             idx = order[start : start + cfg.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x[idx]), y[idx])
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-            if anchor is not None and cfg.proximal_mu > 0:
-                drift = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
-                loss = loss + 0.5 * cfg.proximal_mu * drift
             loss.backward()
+            if proximal:
+                # The proximal term's gradient, mu (w - w_global), added directly: the same
+                # step as differentiating mu/2 ||w - w_global||^2, without building its graph.
+                grads = [p.grad for p in params]
+                torch._foreach_add_(
+                    grads, torch._foreach_sub(params, anchor), alpha=cfg.proximal_mu
+                )
             optimizer.step()
-    return total / max(seen, 1)
+            total += loss.detach() * len(idx)
+            seen += len(idx)
+    return float(total) / max(seen, 1)
 
 
 def train_client(
