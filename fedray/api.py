@@ -12,17 +12,18 @@ import numpy as np
 import pyarrow as pa
 import ray
 import torch
+from ray.exceptions import GetTimeoutError, RayActorError
 
 from fedray import checkpoint, seeding
 from fedray.baseline import centralized_curve
-from fedray.client.pool import WorkerPool, plan_pool
+from fedray.client.pool import PoolPlan, WorkerPool, check_free, plan_pool
 from fedray.data import GENERATED, build_federation
 from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
 from fedray.models import build_model, flatten
 from fedray.output import RunOutput, fresh_dir
 from fedray.progress import Progress
-from fedray.scenario import Scenario, ScenarioError, load_scenario
+from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
 from fedray.server.state import ServerState
@@ -54,6 +55,8 @@ def prepare(scenario: Scenario) -> Prepared:
         federation = build_federation(scenario)
     except ValueError as exc:
         raise ScenarioError([f"data: {exc}"], scenario.name) from None
+    except Exception as exc:  # user loaders / partitioners, odd files: one line, not a traceback
+        raise ScenarioError([f"data: {type(exc).__name__}: {exc}"], scenario.name) from None
     try:
         with torch.random.fork_rng(devices=[]):  # never disturb the user's global torch state
             torch.manual_seed(int(seeding.rng(scenario.seed, purpose=seeding.INIT).integers(2**62)))
@@ -80,7 +83,11 @@ def _connect(address: str | None) -> bool:
     if address:
         ray.init(address=address, runtime_env=env, logging_level=logging.WARNING)
     else:
-        ray.init(runtime_env=env, include_dashboard=False, logging_level=logging.WARNING)
+        # "local" starts a private instance even when RAY_ADDRESS or a `ray start` cluster
+        # exists on this machine: joining one must be asked for with --address.
+        ray.init(
+            address="local", runtime_env=env, include_dashboard=False, logging_level=logging.WARNING
+        )
     return True
 
 
@@ -105,23 +112,49 @@ def run(
         resume: a run directory to continue from its last checkpoint.
         progress: show a progress bar; default: only when stderr is a terminal.
     """
-    if resume is not None:
-        out_dir = Path(resume)
-        if not (out_dir / "scenario.yaml").exists():
-            raise ScenarioError(
-                [f"--resume: {out_dir} holds no fedray run (no scenario.yaml)"], str(out_dir)
-            )
-        scenario = load_scenario(out_dir / "scenario.yaml", overrides)
-    else:
-        scenario = load_scenario(scenario, overrides)
-        out_dir = _choose_out(scenario, out)
+    scenario, out_dir, resume_state = _resolve(scenario, overrides, out, resume)
     prepared = prepare(scenario)
     started = _connect(address)
     try:
-        return _execute(scenario, prepared, out_dir, resume is not None, progress)
+        return _execute(scenario, prepared, out_dir, resume_state, progress)
     finally:
         if started:
             ray.shutdown()
+
+
+# What a resumed run may change: how long it runs, and where and how it runs. Anything
+# else (seed, data, model, strategy, ...) would splice two different experiments together.
+RESUMABLE_PREFIXES = ("rounds", "resources.", "output.", "evaluation.every", "evaluation.federated")
+
+
+def _resolve(scenario, overrides, out, resume) -> tuple[Scenario, Path, ServerState | None]:
+    """Return (scenario, output dir, checkpointed state or None for a fresh run)."""
+    if resume is None:
+        scenario = load_scenario(scenario, overrides)
+        return scenario, _choose_out(scenario, out), None
+    out_dir = Path(resume)
+    if not (out_dir / "scenario.yaml").exists():
+        raise ScenarioError(
+            [f"--resume: {out_dir} holds no fedray run (no scenario.yaml)"], str(out_dir)
+        )
+    pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
+    refused = [path for path, _ in pairs if not path.startswith(RESUMABLE_PREFIXES)]
+    scenario = load_scenario(out_dir / "scenario.yaml", overrides)
+    found = checkpoint.latest(out_dir)  # none yet: the run restarts from round 0 in place
+    state = checkpoint.load(found) if found is not None else ServerState(0, np.zeros(0, np.float32))
+    problems = [
+        f"--set {path}: a resumed run keeps its experiment (got a change to {path}; expected only "
+        "rounds, resources.*, output.*, evaluation.every / federated_*): start a new run instead"
+        for path in refused
+    ]
+    if scenario.rounds < state.round:
+        problems.append(
+            f"rounds: the run is checkpointed at round {state.round} (got {scenario.rounds}; "
+            f"expected >= {state.round})"
+        )
+    if problems:
+        raise ScenarioError(problems, str(out_dir))
+    return scenario, out_dir, state
 
 
 def _choose_out(scenario: Scenario, out) -> Path:
@@ -139,50 +172,95 @@ def _choose_out(scenario: Scenario, out) -> Path:
     return fresh_dir(Path("runs") / scenario.name)
 
 
-def _execute(
-    scenario: Scenario, prepared: Prepared, out_dir: Path, resuming: bool, progress
-) -> RunResult:
-    state = ServerState(0, prepared.initial_params)
-    if resuming and (found := checkpoint.latest(out_dir)) is not None:
-        state = checkpoint.load(found)
-    output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
-    federation = prepared.federation
-    partition = getattr(federation, "partition", None)
-    if partition is not None and not resuming:
-        output.write_partition(
-            label_histograms(partition, federation.arrays.y_train, federation.num_classes)
-        )
-    plain = to_plain(scenario)
+class StartupError(RuntimeError):
+    """The actors could not start: the cluster is full, or a worker failed to build."""
+
+
+def _plan(scenario: Scenario, patience: float = 30.0) -> PoolPlan:
+    """Size the pool; wait up to `patience` seconds for resources that are still being
+    released (a previous run's actors, just killed) before saying the cluster is busy."""
+    fed = scenario.federation
     try:
-        plan = plan_pool(
-            scenario.resources,
-            scenario.federation.population,
-            scenario.federation.clients_per_round,
-            ray.nodes(),
-        )
+        plan = plan_pool(scenario.resources, fed.population, fed.clients_per_round, ray.nodes())
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                check_free(plan, scenario.resources, ray.available_resources())
+                return plan
+            except ValueError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     except ValueError as exc:
         raise ScenarioError([f"resources: {exc}"], scenario.name) from None
+
+
+def _start(scenario: Scenario, plan: PoolPlan, state: ServerState):
+    """Start the workers and the Aggregator and wait until each has built its model and data.
+
+    Returns (pool, aggregator, placement, seconds). On failure nothing is left running.
+    """
+    plain = to_plain(scenario)
     started = time.perf_counter()
     pool = WorkerPool(plain, plan, scenario.resources)
     aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, state)
-    # Wait for every actor to have built its model and data, so that round 1's time
-    # measures a round and not process start-up.
-    placement = pool.info()
-    ray.get(aggregator.params.remote())
-    startup_seconds = time.perf_counter() - started
-    handles = Handles(scenario, pool, aggregator, federation.sizes)
-    bar = Progress(scenario.rounds, state.round, enabled=progress)
+    timeout = scenario.resources.startup_timeout
     try:
+        placement = pool.info(timeout=timeout)
+        ray.get(aggregator.params.remote(), timeout=timeout)
+    except GetTimeoutError:
+        _stop(pool, aggregator)
+        raise StartupError(
+            f"the workers did not start within resources.startup_timeout={timeout:g} s; the cluster "
+            f"has {ray.available_resources()} free: another job may hold the resources"
+        ) from None
+    except RayActorError as exc:
+        _stop(pool, aggregator)
+        raise StartupError(f"a worker or the aggregator failed to start: {exc}") from None
+    return pool, aggregator, placement, time.perf_counter() - started
+
+
+def _stop(pool: WorkerPool, aggregator) -> None:
+    pool.shutdown()
+    ray.kill(aggregator)
+
+
+def _execute(
+    scenario: Scenario,
+    prepared: Prepared,
+    out_dir: Path,
+    resume_state: ServerState | None,
+    progress,
+) -> RunResult:
+    plan = _plan(scenario)
+    resuming = resume_state is not None
+    state = (
+        resume_state if resuming and resume_state.round else ServerState(0, prepared.initial_params)
+    )
+    pool, aggregator, placement, startup_seconds = _start(scenario, plan, state)
+    output = bar = None
+    try:
+        output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
+        federation = prepared.federation
+        if not resuming and hasattr(federation, "partition"):
+            output.write_partition(
+                label_histograms(
+                    federation.partition, federation.arrays.y_train, federation.num_classes
+                )
+            )
+        bar = Progress(scenario.rounds, state.round, enabled=progress)
+        handles = Handles(scenario, pool, aggregator, federation.sizes)
         run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = ray.get(aggregator.params.remote())
     finally:
-        bar.close()
-        pool.shutdown()
-        ray.kill(aggregator)
-    baseline = []
+        if bar is not None:
+            bar.close()
+        _stop(pool, aggregator)
+        if output is not None:
+            output.close()
     if scenario.evaluation.centralized_baseline:  # after the pool is gone, so it finds a free CPU
         task = ray.remote(centralized_curve).options(num_cpus=scenario.resources.num_cpus)
-        baseline = ray.get(task.remote(scenario, prepared.initial_params))
+        output.add_baseline(ray.get(task.remote(scenario, prepared.initial_params)))
     gpu_ids = sorted({g for p in placement for g in p["gpu_ids"]})
     extra = {
         "mode": plan.mode,
@@ -194,5 +272,5 @@ def _execute(
         "dataset": scenario.data.dataset,
         "generated": scenario.data.dataset in GENERATED,
     }
-    history, summary = output.finish(final, baseline, extra)
+    history, summary = output.finish(final, extra)
     return RunResult(history, final, out_dir, summary)

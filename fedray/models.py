@@ -97,26 +97,30 @@ def build_model(name: str, params, input_shape: tuple[int, ...], num_classes: in
     return model
 
 
+def federated_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """The tensors that travel: parameters, then floating-point buffers (BatchNorm's running
+    statistics), so a client never trains from another client's statistics. Integer
+    buffers (BatchNorm's batch counter) stay local."""
+    return list(model.parameters()) + [b for b in model.buffers() if b.is_floating_point()]
+
+
 def flatten(model: nn.Module) -> np.ndarray:
-    """Return the model's parameters as one (d,) float32 vector (in `parameters()` order)."""
-    return (
-        torch.nn.utils.parameters_to_vector(model.parameters())
-        .detach()
-        .cpu()
-        .numpy()
-        .astype(np.float32)
-    )
+    """Return the model's federated tensors as one (d,) float32 vector."""
+    with torch.no_grad():
+        flat = torch.cat([t.detach().reshape(-1).float().cpu() for t in federated_tensors(model)])
+    return flat.numpy().astype(np.float32)
 
 
 def unflatten(model: nn.Module, vector: np.ndarray) -> None:
-    """Copy a (d,) float32 vector into the model's parameters, in place."""
+    """Copy a (d,) float32 vector into the model's federated tensors, in place."""
     source = torch.from_numpy(np.array(vector, dtype=np.float32))  # a writable copy
     offset = 0
     with torch.no_grad():  # copy_, not aliasing: the vector may be a read-only Ray object
-        for p in model.parameters():
-            p.copy_(source[offset : offset + p.numel()].view_as(p))
-            offset += p.numel()
+        for t in federated_tensors(model):
+            t.copy_(source[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
 
 
 def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Length of the vector `flatten` returns."""
+    return sum(t.numel() for t in federated_tensors(model))

@@ -79,22 +79,43 @@ class RunOutput:
             self.tb.write(row["round"], row, histograms)
 
     def checkpoint(self, state) -> None:
-        checkpoint.save(self.out, state)
+        """Write the tables first, the checkpoint last: the checkpoint is the commit point,
+        so a crash in between resumes from the previous one with nothing missing."""
         self.clients.flush(self.last_flushed + 1, state.round)
-        self.last_flushed = state.round
         self.history.save()
+        checkpoint.save(self.out, state)
+        self.last_flushed = state.round
 
-    def finish(
-        self, params: np.ndarray, baseline: list[dict], extra: dict
-    ) -> tuple[pa.Table, dict]:
-        """Merge the baseline curve, write the tables and summary.json; return (history, summary)."""
-        by_round = {b["round"]: b for b in baseline}
-        for row in self.history.rows:
-            row.update({k: v for k, v in by_round.get(row["round"], {}).items() if k != "round"})
+    def close(self) -> None:
         if self.tb:
-            for b in baseline:
-                self.tb.write(b["round"], b)
             self.tb.close()
+            self.tb = None
+
+    def add_baseline(self, curve: list[dict]) -> None:
+        """Merge the centralized baseline into the round rows and into TensorBoard.
+
+        In TensorBoard it is a sibling run (`tensorboard/baseline`) under the same tags, so
+        its curve is drawn on the federated one.
+        """
+        by_round = {b["round"]: b for b in curve}
+        for row in self.history.rows:
+            row.pop("baseline_test_accuracy", None)  # a resumed run recomputes the whole curve
+            row.pop("baseline_test_loss", None)
+            row.update({k: v for k, v in by_round.get(row["round"], {}).items() if k != "round"})
+        if self.scenario.output.tensorboard:
+            sink = TensorBoardSink(str(self.out / "tensorboard" / "baseline"), purge_step=1)
+            for b in curve:
+                sink.write(
+                    b["round"],
+                    {
+                        "test_accuracy": b["baseline_test_accuracy"],
+                        "test_loss": b["baseline_test_loss"],
+                    },
+                )
+            sink.close()
+
+    def finish(self, params: np.ndarray, extra: dict) -> tuple[pa.Table, dict]:
+        """Write the tables and summary.json; return (history, summary)."""
         self.history.save()
         self.clients.finish()
         history = self.history.table()

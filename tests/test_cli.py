@@ -74,6 +74,7 @@ def test_model_that_does_not_fit_the_labels_is_reported_by_validate(tmp_path, ca
     assert "expected (2, 10)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resource_request_that_fits_nowhere_exits_2(ray_cluster, tmp_path, capsys):
     path = write(tmp_path, tiny(resources={"num_cpus": 64}))
 
@@ -83,6 +84,7 @@ def test_resource_request_that_fits_nowhere_exits_2(ray_cluster, tmp_path, capsy
     assert code == 2 and "no worker fits" in err and "num_cpus=64" in err
 
 
+@pytest.mark.slow
 def test_fedray_run_command_end_to_end(tmp_path):
     """A new user's path: the installed `fedray` command with its own embedded Ray."""
     path = write(tmp_path, tiny(rounds=2))
@@ -112,6 +114,7 @@ def test_fedray_run_command_end_to_end(tmp_path):
     assert yaml.safe_load((out / "scenario.yaml").read_text())["client"]["lr"] == 0.2
 
 
+@pytest.mark.slow
 def test_resume_extends_a_finished_run_through_the_cli(ray_cluster, tmp_path, capsys):
     path = write(tmp_path, tiny(rounds=2))
     out = str(tmp_path / "out")

@@ -10,7 +10,7 @@ import fedray
 from fedray.scenario import ScenarioError
 from tests.factories import tiny
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.slow]
 
 
 def test_run_writes_every_output_and_learns(tmp_path):
@@ -249,3 +249,14 @@ def test_population_that_does_not_match_the_natural_ids_is_a_scenario_error(tmp_
             ),
             out=tmp_path / "run",
         )
+
+
+def test_resume_refuses_to_change_the_experiment(tmp_path):
+    fedray.run(tiny(rounds=2), out=tmp_path / "run")
+
+    with pytest.raises(ScenarioError) as info:
+        fedray.run(None, ["seed=9", "rounds=1"], resume=tmp_path / "run")
+
+    text = str(info.value)
+    assert "--set seed: a resumed run keeps its experiment" in text
+    assert "rounds: the run is checkpointed at round 2 (got 1; expected >= 2)" in text

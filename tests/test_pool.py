@@ -1,5 +1,6 @@
 """Worker placement on the shared cluster: fractional GPUs, lost workers."""
 
+import pytest
 import ray
 
 import fedray
@@ -7,6 +8,8 @@ from fedray.client.pool import WorkerPool, plan_pool
 from fedray.scenario import load_scenario
 from fedray.scenario.convert import to_plain
 from tests.factories import tiny
+
+pytestmark = pytest.mark.slow
 
 
 def test_fractional_gpus_give_eight_concurrent_workers_on_two_gpus(ray_cluster):

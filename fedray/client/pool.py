@@ -43,7 +43,10 @@ def capacity_per_node(nodes: list[dict], num_cpus: float, num_gpus: float) -> li
 
 
 def plan_pool(resources, population: int, clients_per_round: int, nodes: list[dict]) -> PoolPlan:
-    """Decide how many workers to start; raise ValueError naming the numbers when none fit."""
+    """Decide how many workers to start; raise ValueError naming the numbers when none fit.
+
+    `nodes` is `ray.nodes()`: what each node has, whoever uses it now (see `check_free`).
+    """
     per_node = capacity_per_node(nodes, resources.num_cpus, resources.num_gpus)
     capacity = sum(per_node)
     totals = {
@@ -64,9 +67,28 @@ def plan_pool(resources, population: int, clients_per_round: int, nodes: list[di
             "lower num_workers or the per-worker resources, or use num_workers: auto"
         )
     if wanted == "auto" and population <= capacity:
-        return PoolPlan(population, "cross-silo", capacity)
-    count = min(capacity, clients_per_round) if wanted == "auto" else wanted
-    return PoolPlan(count, "cross-device", capacity)
+        plan = PoolPlan(population, "cross-silo", capacity)
+    else:
+        count = min(capacity, clients_per_round) if wanted == "auto" else wanted
+        plan = PoolPlan(count, "cross-device", capacity)
+    return plan
+
+
+def check_free(plan: PoolPlan, resources, free: dict) -> None:
+    """Raise ValueError if `free` (`ray.available_resources()`) cannot hold the whole pool now,
+    so that no actor waits forever behind another job's."""
+    need = {
+        "CPU": plan.num_workers * resources.num_cpus,
+        "GPU": plan.num_workers * resources.num_gpus,
+    }
+    short = {k: v for k, v in need.items() if v > free.get(k, 0.0) + 1e-9}
+    if short:
+        have = ", ".join(f"{free.get(k, 0.0):g} {k}s free" for k in short)
+        raise ValueError(
+            f"{plan.num_workers} workers need {', '.join(f'{v:g} {k}s' for k, v in short.items())} "
+            f"but the cluster has {have} (other jobs hold the rest); set resources.num_workers lower, "
+            "or wait for them"
+        )
 
 
 def balance(client_ids: np.ndarray, sizes: np.ndarray, num_workers: int) -> list[list[int]]:
@@ -81,7 +103,7 @@ def balance(client_ids: np.ndarray, sizes: np.ndarray, num_workers: int) -> list
 
 
 class WorkerPool:
-    """The live Worker actors of one run."""
+    """The live Worker actors of one run, and how a round's work is sent to them."""
 
     def __init__(self, scenario_plain: dict, plan: PoolPlan, resources):
         self.plan = plan
@@ -94,55 +116,85 @@ class WorkerPool:
         self.actors = [
             actor.remote(scenario_plain, [w] if silo else None) for w in range(plan.num_workers)
         ]
+        self.live = list(range(plan.num_workers))  # indices of actors still worth calling
         self.max_retries = resources.max_retries
+        self.ping_timeout = resources.startup_timeout
 
-    def shares(self, cohort: np.ndarray, sizes: np.ndarray) -> list[list[int]]:
-        if self.plan.mode == "cross-silo":  # actor i holds client i
-            shares = [[] for _ in self.actors]
-            for cid in cohort:
-                shares[int(cid)].append(int(cid))
-            return shares
-        return balance(cohort, sizes, len(self.actors))
+    def shares(self, cohort: np.ndarray, sizes: np.ndarray) -> dict[int, list[int]]:
+        """Actor index -> the sorted client ids it handles this round."""
+        if self.plan.mode == "cross-silo":  # actor i holds client i, while it lives
+            out: dict[int, list[int]] = {}
+            for cid in map(int, cohort):
+                home = cid if cid in self.live else self.live[cid % len(self.live)]
+                out.setdefault(home, []).append(cid)
+            return out
+        parts = balance(cohort, sizes, len(self.live))
+        return {self.live[i]: share for i, share in enumerate(parts) if share}
+
+    def _dispatch(self, submit, shares: dict[int, list[int]]):
+        """Send each share to its actor; re-send a lost worker's share to the next live actor.
+
+        `submit(actor, share)` returns (payload ref or None, result ref). Returns
+        ([(payload ref, result)], failed client ids). Work is a pure function of
+        (seed, round, client), so a re-sent share gives the same bits.
+        """
+        pending, done, lost = dict(shares), [], set()
+        for attempt in range(self.max_retries + 1):
+            calls = {}
+            for w, share in pending.items():
+                target = self.live[(self.live.index(w) + attempt) % len(self.live)]
+                calls[w] = (target, submit(self.actors[target], share))
+            pending_next = {}
+            for w, (target, (payload, result)) in calls.items():
+                try:
+                    done.append((payload, ray.get(result)))
+                except WORKER_LOST:
+                    lost.add(target)
+                    pending_next[w] = pending[w]
+            pending = pending_next
+            if not pending:
+                break
+        self._drop_dead(lost)
+        return done, sorted(c for share in pending.values() for c in share)
+
+    def _drop_dead(self, suspects: set[int]) -> None:
+        """Stop calling actors that are gone for good (restarts used up, node lost)."""
+        for w in sorted(suspects):
+            try:
+                ray.get(self.actors[w].info.remote(), timeout=self.ping_timeout)
+            except (*WORKER_LOST, ray.exceptions.GetTimeoutError):
+                self.live.remove(w)
+        if not self.live:
+            raise RuntimeError("every worker was lost; see the Ray logs for why they died")
 
     def train(self, params_ref, round_: int, cohort: np.ndarray, sizes: np.ndarray):
         """Train the cohort; return (update refs for the Aggregator, client records, failed ids).
 
         Only the small records come back to the driver; the update batches stay in the
-        object store until the Aggregator reads them. A share whose worker died is sent
-        again, up to `max_retries` times, to the next worker; training is a pure function
-        of (seed, round, client), so a retried client gives the same bits.
+        object store until the Aggregator reads them.
         """
-        pending = {w: s for w, s in enumerate(self.shares(cohort, sizes)) if s}
-        update_refs, records, failed = [], [], []
-        for attempt in range(self.max_retries + 1):
-            calls = {}
-            for w, share in pending.items():
-                target = self.actors[(w + attempt) % len(self.actors)]
-                calls[w] = target.train.options(num_returns=2).remote(params_ref, round_, share)
-            pending_next = {}
-            for w, (update_ref, record_ref) in calls.items():
-                try:
-                    records.extend(ray.get(record_ref))
-                    update_refs.append(update_ref)
-                except WORKER_LOST:
-                    pending_next[w] = pending[w]
-            pending = pending_next
-            if not pending:
-                break
-        for share in pending.values():
-            failed.extend(share)
+
+        def submit(actor, share):
+            return tuple(actor.train.options(num_returns=2).remote(params_ref, round_, share))
+
+        done, failed = self._dispatch(submit, self.shares(cohort, sizes))
+        records = [r for _, part in done for r in part]
         # Client order must not depend on the worker count: sums over records are order-sensitive.
-        return update_refs, sorted(records, key=lambda r: r["client_id"]), sorted(failed)
+        return [ref for ref, _ in done], sorted(records, key=lambda r: r["client_id"]), failed
 
     def evaluate(self, params_ref, client_ids: np.ndarray) -> list[dict]:
-        shares = self.shares(client_ids, np.ones(len(client_ids)))
-        refs = [a.evaluate.remote(params_ref, s) for a, s in zip(self.actors, shares) if s]
-        return sorted((r for part in ray.get(refs) for r in part), key=lambda r: r["client_id"])
+        """Evaluate on each client's local test split; a lost share is retried, then left out."""
 
-    def info(self) -> list[dict]:
-        return ray.get([a.info.remote() for a in self.actors])
+        def submit(actor, share):
+            return None, actor.evaluate.remote(params_ref, share)
+
+        done, _ = self._dispatch(submit, self.shares(client_ids, np.ones(len(client_ids))))
+        return sorted((r for _, part in done for r in part), key=lambda r: r["client_id"])
+
+    def info(self, timeout: float | None = None) -> list[dict]:
+        return ray.get([a.info.remote() for a in self.actors], timeout=timeout)
 
     def shutdown(self) -> None:
         for a in self.actors:
             ray.kill(a)
-        self.actors = []
+        self.actors, self.live = [], []

@@ -79,7 +79,11 @@ def train_client(
     x = torch.as_tensor(data.x_train, device=device)
     y = torch.as_tensor(data.y_train, device=device)
     anchor = [p.detach().clone() for p in model.parameters()] if cfg.proximal_mu > 0 else None
-    loss = fit(model, x, y, cfg, generator, anchor)
+    # Layers that draw from torch's global generator (dropout) get a stream named like the
+    # batch order's, so they too are the same on any worker.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(generator.initial_seed() ^ 0x5DEECE66D)
+        loss = fit(model, x, y, cfg, generator, anchor)
     delta = flatten(model) - global_params
     return ClientUpdate(
         client_id,

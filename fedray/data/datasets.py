@@ -42,7 +42,7 @@ class ParquetParams:
     feature_columns: tuple[str, ...] = ()  # empty: every numeric column but label and client
     tensor_column: str | None = None  # a list / fixed-size-list / tensor column instead
     shape: tuple[int, ...] = ()  # the tensor column's per-sample shape; empty keeps it flat
-    client_column: str | None = None  # natural partition ids
+    client_column: str = "client_id"  # natural partition ids, used when the column exists
     test_path: str | None = None  # a separate test table; else a held-out split
     test_fraction: float = field(default=0.2, metadata={"gt": 0, "lt": 1})
 
@@ -103,17 +103,31 @@ def _read(path: str, params: ParquetParams) -> pa.Table:
         )
     table = pq.read_table(path, memory_map=True)
     wanted = [params.label_column, *params.feature_columns]
-    wanted += [c for c in (params.tensor_column, params.client_column) if c]
+    wanted += [params.tensor_column] if params.tensor_column else []
     missing = [c for c in wanted if c not in table.column_names]
     if missing:
         raise ValueError(
             f"{path}: no column {', '.join(map(repr, missing))}; it has {table.column_names}"
         )
+    for name in (params.label_column, params.client_column):
+        if name in table.column_names and table.column(name).null_count:
+            raise ValueError(
+                f"{path}: column {name!r} has {table.column(name).null_count} null values; "
+                "drop or fill those rows"
+            )
     return table
 
 
+def _checked_features(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
+    x = _features(table, params)
+    bad = int((~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).sum())
+    if bad:
+        raise ValueError(f"{path}: {bad} rows have NaN or infinite features; drop or fill them")
+    return x
+
+
 def parquet(params: ParquetParams) -> Arrays:
-    """A user's own table: feature columns or one tensor column, a label column, optional client ids."""
+    """A user's own table: feature columns or one tensor column, a label column, client ids."""
     table = _read(params.path, params)
     test_table = _read(params.test_path, params) if params.test_path else None
     raw = [table.column(params.label_column)]
@@ -124,14 +138,19 @@ def parquet(params: ParquetParams) -> Arrays:
         pc.index_in(r, value_set=classes).to_numpy(zero_copy_only=False).astype(np.int64)
         for r in raw
     ]
-    x = _features(table, params)
-    clients = (
-        table.column(params.client_column).to_numpy(zero_copy_only=False)
-        if params.client_column
-        else None
-    )
+    x = _checked_features(table, params, params.path)
+    clients = None
+    default_column = ParquetParams.__dataclass_fields__["client_column"].default
+    if params.client_column not in table.column_names and params.client_column != default_column:
+        raise ValueError(
+            f"{params.path}: no column {params.client_column!r} (data.client_column); "
+            f"it has {table.column_names}"
+        )
+    if params.client_column in table.column_names:
+        clients = table.column(params.client_column).to_numpy(zero_copy_only=False)
     if test_table is not None:
-        return Arrays(x, codes[0], _features(test_table, params), codes[1], len(classes), clients)
+        x_test = _checked_features(test_table, params, params.test_path)
+        return Arrays(x, codes[0], x_test, codes[1], len(classes), clients)
     train, test = _split(len(codes[0]), params.test_fraction, codes[0])
     return Arrays(
         x[train],

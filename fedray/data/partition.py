@@ -36,6 +36,11 @@ def iid(
     labels: np.ndarray, num_clients: int, rng: np.random.Generator, params: NoParams
 ) -> np.ndarray:
     """Shuffle and deal samples into `num_clients` near-equal parts."""
+    if num_clients > len(labels):
+        raise ValueError(
+            f"iid: {num_clients} clients but only {len(labels)} samples; every client needs one: "
+            "lower federation.population"
+        )
     owner = np.repeat(np.arange(num_clients), _even_counts(len(labels), num_clients))
     return owner[rng.permutation(len(labels))]
 

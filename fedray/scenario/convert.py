@@ -183,7 +183,7 @@ def _split_tagged(cls: type, value: dict, path: str, problems: Problems):
     mine = {k: v for k, v in value.items() if k in own}
     if not isinstance(name, str):
         return mine, MISSING  # the tag itself is reported as a wrong type
-    if is_plugin(name):
+    if is_plugin(name) and not getattr(registry, "closed", False):
         try:
             load_plugin(name)
         except ValueError as exc:
@@ -193,7 +193,8 @@ def _split_tagged(cls: type, value: dict, path: str, problems: Problems):
     if name not in registry:
         close = difflib.get_close_matches(name, list(registry), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        choices = ", ".join(sorted(registry)) + ", or 'module:attribute'"
+        closed = getattr(registry, "closed", False)
+        choices = ", ".join(sorted(registry)) + ("" if closed else ", or 'module:attribute'")
         problems.add(_join(path, key), f"unknown name{hint}", name, "one of " + choices)
         return mine, MISSING
     params_cls = registry[name].params

@@ -111,7 +111,8 @@ def load_scenario(
     problems = Problems()
     raw = apply_overrides(raw, overrides, problems)
     data = raw.get("data")
-    if isinstance(data, dict) and data.get("dataset") in GENERATED and "partition" not in data:
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if isinstance(dataset, str) and dataset in GENERATED and "partition" not in data:
         data["partition"] = {"type": "natural"}  # generated clients are their own partition
     scenario = build_dataclass(Scenario, raw, "", problems)
     if scenario is not MISSING:
@@ -137,6 +138,13 @@ def check(s: Scenario, problems: Problems) -> None:
             "more than the population",
             s.evaluation.federated_clients,
             f"<= federation.population ({fed.population})",
+        )
+    if s.attack.type == "none" and 0 < s.attack.fraction <= 1:
+        problems.add(
+            "attack.fraction",
+            "malicious clients without an attack",
+            s.attack.fraction,
+            "0 with attack.type: none",
         )
     if s.data.dataset in GENERATED and s.data.partition.type != "natural":
         problems.add(
@@ -187,13 +195,17 @@ def _check_parquet(p, partition_type: str, problems: Problems) -> None:
         problems.add(
             "data.tensor_column", "give tensor_column or feature_columns, not both", p.tensor_column
         )
-    if partition_type == "natural" and not p.client_column:
-        problems.add(
-            "data.partition.type",
-            "natural needs data.client_column",
-            "natural",
-            "a client_column, or iid, dirichlet, shards or quantity_skew",
-        )
+    if partition_type == "natural" and p.path and os.path.isfile(p.path):
+        import pyarrow.parquet as pq
+
+        columns = pq.read_schema(p.path).names
+        if p.client_column not in columns:
+            problems.add(
+                "data.client_column",
+                f"the natural partition needs a client id column, and {p.path} has none of that name",
+                p.client_column,
+                "one of " + ", ".join(columns) + " (or another partition type)",
+            )
 
 
 def to_yaml(scenario: Scenario) -> str:

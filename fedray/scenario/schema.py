@@ -18,7 +18,14 @@ from fedray.models import MODELS
 from fedray.registry import Entry
 from fedray.strategies import STRATEGIES
 
-OFF: dict[str, Entry] = {"none": Entry(lambda *a, **k: None)}
+
+class ClosedRegistry(dict):
+    """A registry that takes no `module:attr` plugins: its capability is not built yet."""
+
+    closed = True
+
+
+OFF: dict[str, Entry] = ClosedRegistry(none=Entry(lambda *a, **k: None))
 
 
 @dataclass(frozen=True)
@@ -116,9 +123,10 @@ class Resources:
     num_workers: int | Literal["auto"] = "auto"
     num_cpus: float = field(default=1.0, metadata={"gt": 0})
     num_gpus: float = field(default=0.0, metadata={"min": 0})
-    max_retries: int = field(
-        default=2, metadata={"min": 0}
-    )  # re-dispatches of a dead worker's clients
+    # Re-sends of a lost worker's clients to another worker; also Ray restarts per worker.
+    max_retries: int = field(default=2, metadata={"min": 0})
+    # Seconds to wait for the actors to build their model and data before giving up.
+    startup_timeout: float = field(default=600.0, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)

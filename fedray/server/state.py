@@ -63,6 +63,13 @@ def server_round(state: ServerState, batch: UpdateBatch, strategy) -> tuple[Serv
         dict(state.strategy_state),
         strategy.params,
     )
+    if not isinstance(strategy_state, dict) or not all(
+        isinstance(v, (np.ndarray, np.generic, int, float)) for v in strategy_state.values()
+    ):
+        raise ValueError(
+            f"strategy {strategy.name!r} must return its state as a dict of numpy arrays "
+            f"(it is checkpointed); got {type(strategy_state).__name__}"
+        )
     params = np.asarray(params, dtype=np.float32)
     if params.shape != state.params.shape or not np.isfinite(params).all():
         raise ValueError(

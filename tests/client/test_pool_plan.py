@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fedray.client.pool import balance, capacity_per_node, plan_pool
+from fedray.client.pool import balance, capacity_per_node, check_free, plan_pool
 from fedray.scenario.schema import Resources
 
 
@@ -149,3 +149,20 @@ def test_balance_is_deterministic(seed):
     ids, sizes = cohort(seed)
 
     assert balance(ids, sizes, 5) == balance(ids.copy(), sizes.copy(), 5)
+
+
+def test_a_pool_larger_than_the_free_resources_is_refused_with_the_numbers():
+    plan = plan_pool(Resources(num_workers=4), 100, 10, [node(8)])
+
+    with pytest.raises(ValueError) as info:
+        check_free(plan, Resources(num_workers=4), {"CPU": 2.0})
+
+    message = str(info.value)
+    assert "4 workers need 4 CPUs" in message and "2 CPUs free" in message
+
+
+def test_free_resources_that_suffice_change_nothing():
+    plan = plan_pool(Resources(num_workers="auto"), 100, 4, [node(8)])
+
+    check_free(plan, Resources(), {"CPU": 8.0})
+    assert plan.num_workers == 4

@@ -124,3 +124,31 @@ def test_evaluate_matches_a_per_sample_reference():
 
     assert acc == ref_acc
     assert math.isclose(loss, ref_loss, rel_tol=1e-5)
+
+
+def dropout_bn_model():
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)
+    )
+
+
+def test_dropout_and_batchnorm_train_the_same_bits_whatever_the_global_rng():
+    cfg = Client(epochs=2, batch_size=8, lr=0.1)
+    torch.manual_seed(1)
+    one = train(cfg, model=dropout_bn_model())
+    torch.manual_seed(2)  # another worker's global state must not matter
+    two = train(cfg, model=dropout_bn_model())
+
+    assert one.delta.tobytes() == two.delta.tobytes()
+
+
+def test_batchnorm_statistics_travel_with_the_update():
+    model = dropout_bn_model()
+    params = sum(p.numel() for p in model.parameters())
+
+    update = train(Client(epochs=1, batch_size=8, lr=0.1), model=model)
+
+    assert len(update.delta) == params + 2 * 16  # running mean and variance
+    assert np.abs(update.delta[params:]).sum() > 0  # training moved the running statistics

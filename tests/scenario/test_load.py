@@ -316,7 +316,8 @@ def test_parquet_natural_partition_needs_a_client_column(tmp_path):
 
     (line,) = problems_of(raw)
 
-    assert line.startswith("data.partition.type: natural needs data.client_column")
+    assert line.startswith("data.client_column: the natural partition needs a client id column")
+    assert "'client_id'" in line
 
 
 def test_parquet_with_file_and_client_column_is_accepted(tmp_path):
