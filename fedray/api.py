@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from fedray import checkpoint, seeding
 from fedray.baseline import centralized_curve
+from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool, check_free, plan_pool
 from fedray.data import GENERATED, build_federation
 from fedray.data.partition import label_histograms
@@ -26,6 +27,7 @@ from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
+from fedray.server.client_state import ClientStateStore
 from fedray.server.state import ServerState
 
 
@@ -198,31 +200,42 @@ def _plan(scenario: Scenario, patience: float = 30.0) -> PoolPlan:
 def _start(scenario: Scenario, plan: PoolPlan, state: ServerState):
     """Start the workers and the Aggregator and wait until each has built its model and data.
 
-    Returns (pool, aggregator, placement, seconds). On failure nothing is left running.
+    Returns (pool, aggregator, client state store or None, placement, seconds). On failure
+    nothing is left running.
     """
     plain = to_plain(scenario)
     started = time.perf_counter()
     pool = WorkerPool(plain, plan, scenario.resources)
-    aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, state)
+    store = None
+    if client_plan(scenario).control_variates:
+        store = (
+            ray.remote(ClientStateStore)
+            .options(num_cpus=0)
+            .remote(len(state.params), state.client_states)
+        )
+    server_state = replace(state, client_states=None)  # those live in the store
+    aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, server_state, store)
     timeout = scenario.resources.startup_timeout
     try:
         placement = pool.info(timeout=timeout)
         ray.get(aggregator.params.remote(), timeout=timeout)
     except GetTimeoutError:
-        _stop(pool, aggregator)
+        _stop(pool, aggregator, store)
         raise StartupError(
             f"the workers did not start within resources.startup_timeout={timeout:g} s; the cluster "
             f"has {ray.available_resources()} free: another job may hold the resources"
         ) from None
     except RayActorError as exc:
-        _stop(pool, aggregator)
+        _stop(pool, aggregator, store)
         raise StartupError(f"a worker or the aggregator failed to start: {exc}") from None
-    return pool, aggregator, placement, time.perf_counter() - started
+    return pool, aggregator, store, placement, time.perf_counter() - started
 
 
-def _stop(pool: WorkerPool, aggregator) -> None:
+def _stop(pool: WorkerPool, aggregator, store=None) -> None:
     pool.shutdown()
-    ray.kill(aggregator)
+    for actor in (aggregator, store):
+        if actor is not None:
+            ray.kill(actor)
 
 
 def _execute(
@@ -237,7 +250,7 @@ def _execute(
     state = (
         resume_state if resuming and resume_state.round else ServerState(0, prepared.initial_params)
     )
-    pool, aggregator, placement, startup_seconds = _start(scenario, plan, state)
+    pool, aggregator, store, placement, startup_seconds = _start(scenario, plan, state)
     output = bar = None
     try:
         output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
@@ -249,13 +262,13 @@ def _execute(
                 )
             )
         bar = Progress(scenario.rounds, state.round, enabled=progress)
-        handles = Handles(scenario, pool, aggregator, federation.sizes)
+        handles = Handles(scenario, pool, aggregator, federation.sizes, store)
         run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = ray.get(aggregator.params.remote())
     finally:
         if bar is not None:
             bar.close()
-        _stop(pool, aggregator)
+        _stop(pool, aggregator, store)
         if output is not None:
             output.close()
     if scenario.evaluation.centralized_baseline:  # after the pool is gone, so it finds a free CPU

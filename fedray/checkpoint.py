@@ -1,4 +1,5 @@
-"""Checkpoints: the server state after a round, as an .npz under `DIR/checkpoints/`."""
+"""Checkpoints: the server state after a round (parameters, strategy and defense state, the
+clients' persisted variates), as an .npz under `DIR/checkpoints/`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ def save(out: Path, state: ServerState) -> Path:
     path = folder / f"round_{state.round:07d}.npz"
     tmp = folder / f".{path.name}.tmp"
     arrays = {f"strategy/{k}": np.asarray(v) for k, v in state.strategy_state.items()}
+    arrays.update({f"defense/{k}": np.asarray(v) for k, v in state.defense_state.items()})
+    if state.client_states is not None:
+        arrays["clients/ids"], arrays["clients/values"] = state.client_states
     with open(tmp, "wb") as fh:
         np.savez(fh, round=np.int64(state.round), params=state.params, **arrays)
     os.replace(tmp, path)
@@ -30,5 +34,15 @@ def latest(out: Path) -> Path | None:
 
 def load(path: Path) -> ServerState:
     with np.load(path, allow_pickle=False) as z:
-        strategy = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("strategy/")}
-        return ServerState(int(z["round"]), z["params"].astype(np.float32), strategy)
+
+        def group(prefix: str) -> dict:
+            return {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(prefix + "/")}
+
+        clients = (z["clients/ids"], z["clients/values"]) if "clients/ids" in z.files else None
+        return ServerState(
+            int(z["round"]),
+            z["params"].astype(np.float32),
+            group("strategy"),
+            group("defense"),
+            clients,
+        )

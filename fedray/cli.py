@@ -85,6 +85,7 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from fedray.api import StartupError
     from fedray.scenario import ScenarioError
 
     try:
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         _report(exc)
         return EXIT_BAD_INPUT
+    except StartupError as exc:
+        print(f"fedray: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; resume with fedray run --resume <output dir>", file=sys.stderr)
         return 130

@@ -25,6 +25,7 @@ class Handles:
     pool: object  # client.pool.WorkerPool
     aggregator: object  # Ray handle to server.aggregator.Aggregator
     sizes: Callable[[np.ndarray], np.ndarray]
+    store: object = None  # Ray handle to server.client_state.ClientStateStore (SCAFFOLD)
 
 
 def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
@@ -56,7 +57,12 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     cohort = sample_clients(
         s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
     )
-    update_refs, records, failed = h.pool.train(params_ref, round_, cohort, h.sizes(cohort))
+    server = states = None
+    if h.store is not None:  # clients that keep variates get theirs and the server's
+        server, states = h.aggregator.server_message.remote(), h.store.get.remote(cohort)
+    update_refs, records, failed = h.pool.train(
+        params_ref, round_, cohort, h.sizes(cohort), server, states
+    )
     server = ray.get(h.aggregator.step.remote(round_, *update_refs))
     params_ref = h.aggregator.params.remote()
     rejected = set(server.pop("rejected_ids", []))

@@ -20,6 +20,8 @@ EVAL_SAMPLE = 6  # clients drawn for federated evaluation, per round
 INIT = 7  # initial global model, once per run
 BASELINE = 8  # centralized baseline training
 SIZE = 9  # a synthetic client's number of examples
+DEFENSE = 10  # randomness inside the aggregation rule (bucketing), per round
+ROOT = 11  # the server's clean root set (FLTrust): its sample once, its batch order per round
 
 NO_ROUND = 0  # rounds count from 1, so 0 names per-run streams
 NO_CLIENT = 0

@@ -14,34 +14,56 @@ class ClientUpdate:
     client_id: int
     delta: np.ndarray  # (d,) float32
     num_examples: int
-    metrics: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)  # for the records: loss, norm, seconds
+    extras: dict = field(
+        default_factory=dict
+    )  # for the server: num_steps, initial_loss, control_delta
 
 
 @dataclass(frozen=True)
 class UpdateBatch:
-    """Many clients' updates stacked: the wire format from a Worker to the Aggregator."""
+    """Many clients' updates stacked: the wire format from a Worker to the Aggregator.
+
+    `extras` holds per-row arrays a strategy needs besides the delta: `num_steps` (k,)
+    (FedNova), `initial_loss` (k,) (q-FFL), `control_delta` (k, d) (SCAFFOLD).
+    """
 
     client_ids: np.ndarray  # (k,) int64, ascending
     deltas: np.ndarray  # (k, d) float32
     num_examples: np.ndarray  # (k,) int64
+    extras: dict = field(default_factory=dict)
 
     @staticmethod
     def stack(updates: list[ClientUpdate], dim: int) -> UpdateBatch:
         updates = sorted(updates, key=lambda u: u.client_id)
         deltas = np.stack([u.delta for u in updates]) if updates else np.zeros((0, dim), np.float32)
+        keys = updates[0].extras.keys() if updates else ()
         return UpdateBatch(
             np.array([u.client_id for u in updates], dtype=np.int64),
             deltas,
             np.array([u.num_examples for u in updates], dtype=np.int64),
+            {k: np.stack([np.asarray(u.extras[k]) for u in updates]) for k in keys},
         )
 
     @staticmethod
     def concat(batches: list[UpdateBatch]) -> UpdateBatch:
         """Join batches and sort rows by client id, so the result never depends on the workers."""
+        batches = [b for b in batches if len(b.client_ids)] or batches[:1]
         ids = np.concatenate([b.client_ids for b in batches])
         order = np.argsort(ids, kind="stable")
+        keys = batches[0].extras.keys()
         return UpdateBatch(
             ids[order],
             np.concatenate([b.deltas for b in batches])[order],
             np.concatenate([b.num_examples for b in batches])[order],
+            {k: np.concatenate([b.extras[k] for b in batches])[order] for k in keys},
+        )
+
+    def rows(self, keep: np.ndarray) -> UpdateBatch:
+        """The batch restricted to the rows where `keep` is true."""
+        return UpdateBatch(
+            self.client_ids[keep],
+            self.deltas[keep],
+            self.num_examples[keep],
+            {k: v[keep] for k, v in self.extras.items()},
         )

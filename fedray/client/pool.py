@@ -167,7 +167,15 @@ class WorkerPool:
         if not self.live:
             raise RuntimeError("every worker was lost; see the Ray logs for why they died")
 
-    def train(self, params_ref, round_: int, cohort: np.ndarray, sizes: np.ndarray):
+    def train(
+        self,
+        params_ref,
+        round_: int,
+        cohort: np.ndarray,
+        sizes: np.ndarray,
+        server=None,
+        states=None,
+    ):
         """Train the cohort; return (update refs for the Aggregator, client records, failed ids).
 
         Only the small records come back to the driver; the update batches stay in the
@@ -175,7 +183,8 @@ class WorkerPool:
         """
 
         def submit(actor, share):
-            return tuple(actor.train.options(num_returns=2).remote(params_ref, round_, share))
+            call = actor.train.options(num_returns=2)
+            return tuple(call.remote(params_ref, round_, share, server, states))
 
         done, failed = self._dispatch(submit, self.shares(cohort, sizes))
         records = [r for _, part in done for r in part]

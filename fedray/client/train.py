@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedray.client.plan import ClientPlan
 from fedray.data.federation import ClientData
 from fedray.models import flatten, unflatten
 from fedray.types import ClientUpdate
@@ -27,18 +28,23 @@ def fit(
     y: torch.Tensor,
     cfg,
     generator: torch.Generator,
+    *,
+    mu: float = 0.0,
     anchor: list[torch.Tensor] | None = None,
-) -> float:
-    """Train `model` in place for `cfg.epochs` epochs of shuffled minibatches; return mean loss.
+    correction: list[torch.Tensor] | None = None,
+) -> tuple[float, int]:
+    """Train `model` in place for `cfg.epochs` epochs of shuffled minibatches.
 
-    With `anchor` (the global weights) and `cfg.proximal_mu > 0`, adds FedProx's proximal
-    term mu/2 ||w - w_global||^2 (Li et al. 2020).
+    Two terms may be added to every step's gradient, directly rather than through autograd:
+    FedProx's mu (w - anchor), the gradient of mu/2 ||w - w_global||^2 (Li et al. 2020), and
+    SCAFFOLD's constant correction c - c_i (Karimireddy et al. 2020).
+
+    Returns (mean minibatch loss, number of optimizer steps).
     """
     optimizer = make_optimizer(model, cfg)
     loss_fn = nn.CrossEntropyLoss()
     params = list(model.parameters())
-    proximal = anchor is not None and cfg.proximal_mu > 0
-    total, seen = torch.zeros((), device=x.device), 0  # summed on the device: no per-step sync
+    total, seen, steps = torch.zeros((), device=x.device), 0, 0  # summed on the device: no sync
     model.train()
     for _ in range(cfg.epochs):
         order = torch.randperm(len(y), generator=generator).to(x.device)
@@ -47,17 +53,25 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
-            if proximal:
-                # The proximal term's gradient, mu (w - w_global), added directly: the same
-                # step as differentiating mu/2 ||w - w_global||^2, without building its graph.
-                grads = [p.grad for p in params]
-                torch._foreach_add_(
-                    grads, torch._foreach_sub(params, anchor), alpha=cfg.proximal_mu
-                )
+            grads = [p.grad for p in params]
+            if mu > 0:
+                torch._foreach_add_(grads, torch._foreach_sub(params, anchor), alpha=mu)
+            if correction is not None:
+                torch._foreach_add_(grads, correction)
             optimizer.step()
             total += loss.detach() * len(idx)
             seen += len(idx)
-    return float(total) / max(seen, 1)
+            steps += 1
+    return float(total) / max(seen, 1), steps
+
+
+def _param_views(model: nn.Module, vector: np.ndarray, device: torch.device) -> list[torch.Tensor]:
+    """Split the parameter part of a flat (d,) vector into tensors shaped like the parameters."""
+    out, offset = [], 0
+    for p in model.parameters():
+        out.append(torch.as_tensor(vector[offset : offset + p.numel()], device=device).view_as(p))
+        offset += p.numel()
+    return out
 
 
 def train_client(
@@ -68,23 +82,43 @@ def train_client(
     cfg,
     generator: torch.Generator,
     device: torch.device,
+    plan: ClientPlan | None = None,
+    control: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ClientUpdate:
     """Run one client's local training from `global_params`; return its delta and metrics.
 
-    Metrics: train_loss (mean over all minibatches), update_norm (L2 of the delta),
-    seconds.
+    Args:
+        plan: what training adds to plain SGD; default: the `client` section's proximal term.
+        control: SCAFFOLD's (server variate c, this client's variate c_i), each (d,) float32,
+            when `plan.control_variates`.
+
+    The update's extras: `num_steps` always; `initial_loss` (loss of the global model on the
+    client's training data) with `plan.initial_loss`; `control_delta` (c_i+ - c_i, option II of
+    SCAFFOLD: c_i+ = c_i - c + (x - y) / (K lr)) with `plan.control_variates`.
     """
     start = time.perf_counter()
+    plan = plan or ClientPlan(proximal_mu=cfg.proximal_mu)
     unflatten(model, global_params)
     x = torch.as_tensor(data.x_train, device=device)
     y = torch.as_tensor(data.y_train, device=device)
-    anchor = [p.detach().clone() for p in model.parameters()] if cfg.proximal_mu > 0 else None
+    extras = {}
+    if plan.initial_loss:
+        extras["initial_loss"] = evaluate(model, data.x_train, data.y_train, 4096, device)[1]
+    anchor = [p.detach().clone() for p in model.parameters()] if plan.proximal_mu > 0 else None
+    correction = None
+    if plan.control_variates:
+        correction = _param_views(model, (control[0] - control[1]).astype(np.float32), device)
     # Layers that draw from torch's global generator (dropout) get a stream named like the
     # batch order's, so they too are the same on any worker.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(generator.initial_seed() ^ 0x5DEECE66D)
-        loss = fit(model, x, y, cfg, generator, anchor)
+        loss, steps = fit(
+            model, x, y, cfg, generator, mu=plan.proximal_mu, anchor=anchor, correction=correction
+        )
     delta = flatten(model) - global_params
+    extras["num_steps"] = steps
+    if plan.control_variates:
+        extras["control_delta"] = _control_delta(model, delta, control, steps, cfg.lr)
     return ClientUpdate(
         client_id,
         delta,
@@ -94,7 +128,17 @@ def train_client(
             "update_norm": float(np.linalg.norm(delta.astype(np.float64))),
             "seconds": time.perf_counter() - start,
         },
+        extras,
     )
+
+
+def _control_delta(model, delta, control, steps: int, lr: float) -> np.ndarray:
+    """c_i+ - c_i = -c + (x - y) / (K lr) = -c - delta / (K lr), on the parameter entries
+    (buffers such as BatchNorm statistics have no gradient, so no variate)."""
+    c, _ = control
+    out = (-c - delta / np.float32(max(steps, 1) * lr)).astype(np.float32)
+    out[sum(p.numel() for p in model.parameters()) :] = 0.0
+    return out
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import ray
 import torch
 
 from fedray import seeding
+from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
@@ -40,6 +41,7 @@ class Worker:
             self.federation.input_shape,
             self.federation.num_classes,
         ).to(self.device)
+        self.plan = client_plan(self.scenario)
         self._warm_up()
         # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
         self._held = {c: self.federation.client(c) for c in (own_clients or [])}
@@ -76,8 +78,15 @@ class Worker:
             "device": str(self.device),
         }
 
-    def train(self, params: np.ndarray, round_: int, client_ids: list[int]):
-        """Train each client from `params`; return (UpdateBatch, per-client records)."""
+    def train(
+        self, params: np.ndarray, round_: int, client_ids: list[int], server=None, states=None
+    ):
+        """Train each client from `params`; return (UpdateBatch, per-client records).
+
+        Args:
+            server: what the server sends besides the parameters (SCAFFOLD: {"c": (d,)}).
+            states: (ids (k,), (k, d)) persisted client variates for the round's cohort.
+        """
         seed, cfg = self.scenario.seed, self.scenario.client
         updates, records = [], []
         for cid in client_ids:
@@ -102,7 +111,13 @@ class Worker:
                 )
                 continue
             generator = seeding.torch_generator(seed, round_, cid, seeding.TRAIN)
-            update = train_client(self.model, params, cid, data, cfg, generator, self.device)
+            control = None
+            if self.plan.control_variates:
+                own = states[1][int(np.searchsorted(states[0], cid))]
+                control = (server["c"], own)
+            update = train_client(
+                self.model, params, cid, data, cfg, generator, self.device, self.plan, control
+            )
             updates.append(update)
             records.append({**record, "status": "trained", **update.metrics})
         return UpdateBatch.stack(updates, len(params)), records

@@ -139,6 +139,7 @@ def check(s: Scenario, problems: Problems) -> None:
             s.evaluation.federated_clients,
             f"<= federation.population ({fed.population})",
         )
+    _check_strategy(s, problems)
     if s.attack.type == "none" and 0 < s.attack.fraction <= 1:
         problems.add(
             "attack.fraction",
@@ -181,6 +182,24 @@ def check(s: Scenario, problems: Problems) -> None:
     if isinstance(s.resources.num_workers, int) and s.resources.num_workers < 1:
         problems.add(
             "resources.num_workers", "out of range", s.resources.num_workers, ">= 1 or 'auto'"
+        )
+
+
+def _check_strategy(s: Scenario, problems: Problems) -> None:
+    name, client = s.strategy.name, s.client
+    if name == "fedprox" and client.proximal_mu > 0:
+        problems.add(
+            "client.proximal_mu",
+            "fedprox sets the proximal term from strategy.mu",
+            client.proximal_mu,
+            "0 with strategy.name: fedprox (or use fedavg)",
+        )
+    if name in ("fednova", "scaffold") and (client.optimizer != "sgd" or client.momentum > 0):
+        problems.add(
+            "client.optimizer",
+            f"{name}'s server step assumes plain local SGD",
+            f"{client.optimizer}, momentum {client.momentum}",
+            "sgd with momentum 0",
         )
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from fedray.data import DATASETS
 from fedray.data.partition import PARTITIONS
+from fedray.defenses import DEFENSES
 from fedray.models import MODELS
 from fedray.registry import Entry
 from fedray.strategies import STRATEGIES
@@ -77,8 +78,12 @@ class Strategy:
 
 @dataclass(frozen=True)
 class Defense:
-    __tag__: ClassVar = ("type", OFF)
+    """The aggregation rule strategies use where they would take a mean (none: the mean)."""
+
+    __tag__: ClassVar = ("type", DEFENSES)
     type: str = "none"
+    bucketing: int = field(default=0, metadata={"min": 0})  # bucket size s; 0 or 1: off
+    root_size: int = field(default=100, metadata={"min": 1})  # FLTrust: server's clean examples
     params: Any = None
 
 

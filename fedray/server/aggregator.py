@@ -6,28 +6,58 @@ only sees the small metrics it returns.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import ray
 import torch
 
-from fedray.client.train import evaluate
-from fedray.data import central_test_set
+from fedray import seeding
+from fedray.client.train import evaluate, train_client
+from fedray.data import build_federation, central_test_set
+from fedray.data.federation import ClientData
 from fedray.models import build_model, unflatten
 from fedray.server.state import ServerState, server_round
+from fedray.strategies.scaffold import server_message
 from fedray.types import UpdateBatch
 
 
 class Aggregator:
-    def __init__(self, scenario: dict, state: ServerState):
+    def __init__(self, scenario: dict, state: ServerState, store=None):
+        """`store`: the ClientStateStore actor when clients keep variates (SCAFFOLD)."""
         from fedray.scenario import load_scenario
 
         self.scenario = load_scenario(scenario)
         self.state = state
+        self.store = store
         # Built now, at actor start-up, so no round pays for loading the test split.
         torch.set_num_threads(1)
         self._test = central_test_set(self.scenario)
         x, _, num_classes = self._test
         m = self.scenario.model
         self._model = build_model(m.type, m.params, tuple(x.shape[1:]), num_classes)
+        self._root = self._root_set() if self.scenario.defense.type == "fltrust" else None
+
+    def _root_set(self) -> ClientData:
+        """FLTrust's clean root set: `defense.root_size` examples drawn once from the pooled
+        training data (Cao et al. 2021 assume the server collects such a small set)."""
+        x, y = build_federation(self.scenario).pooled_train()
+        rng = seeding.rng(self.scenario.seed, purpose=seeding.ROOT)
+        pick = np.sort(
+            rng.choice(len(y), size=min(self.scenario.defense.root_size, len(y)), replace=False)
+        )
+        return ClientData(x[pick], y[pick], x[:0], y[:0])
+
+    def _reference(self, round_: int) -> np.ndarray | None:
+        """The server's own update on its root set, trained like a client's."""
+        if self._root is None:
+            return None
+        s = self.scenario
+        generator = seeding.torch_generator(s.seed, round_, 0, seeding.ROOT)
+        update = train_client(
+            self._model, self.state.params, -1, self._root, s.client, generator, torch.device("cpu")
+        )
+        return update.delta
 
     def step(self, round_: int, *batches: UpdateBatch) -> dict:
         """Aggregate round `round_`'s update batches into the global parameters."""
@@ -35,23 +65,31 @@ class Aggregator:
             raise RuntimeError(
                 f"aggregator is at round {self.state.round}; asked to apply round {round_}"
             )
-        batch = (
-            UpdateBatch.concat(list(batches))
-            if batches
-            else UpdateBatch(
-                np.zeros(0, np.int64),
-                np.zeros((0, len(self.state.params)), np.float32),
-                np.zeros(0, np.int64),
-            )
+        dim = len(self.state.params)
+        empty = UpdateBatch(
+            np.zeros(0, np.int64), np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
         )
-        self.state, metrics = server_round(self.state, batch, self.scenario.strategy)
+        batch = UpdateBatch.concat(list(batches)) if batches else empty
+        self.state, metrics = server_round(
+            self.state, batch, self.scenario, self._reference(round_)
+        )
+        if self.store is not None and "control_delta" in batch.extras:
+            kept = batch.rows(~np.isin(batch.client_ids, metrics["rejected_ids"]))
+            ray.get(self.store.add.remote(kept.client_ids, kept.extras["control_delta"]))
         return metrics
 
     def params(self) -> np.ndarray:
         return self.state.params
 
+    def server_message(self) -> dict:
+        """What clients receive besides the parameters (SCAFFOLD's server variate)."""
+        return server_message(self.state.strategy_state, len(self.state.params))
+
     def server_state(self) -> ServerState:
-        return self.state
+        """The state to checkpoint, with the client store's contents."""
+        if self.store is None:
+            return self.state
+        return replace(self.state, client_states=ray.get(self.store.snapshot.remote()))
 
     def evaluate(self) -> dict:
         """Accuracy and loss of the global model on the central test split."""

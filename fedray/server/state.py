@@ -1,4 +1,5 @@
-"""Server state and the pure server half of a round: screen the updates, run the strategy."""
+"""Server state and the pure server half of a round: screen the updates, run the strategy
+with the defense's aggregation rule inside it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from fedray import seeding
+from fedray.defenses import DEFENSES
+from fedray.defenses.bucketing import with_bucketing
+from fedray.defenses.common import RoundContext
 from fedray.registry import lookup
 from fedray.strategies import STRATEGIES
+from fedray.strategies.context import ServerContext
 from fedray.types import UpdateBatch
 
 
@@ -15,7 +21,9 @@ from fedray.types import UpdateBatch
 class ServerState:
     round: int  # last completed round; 0 before the first
     params: np.ndarray  # (d,) float32
-    strategy_state: dict = field(default_factory=dict)
+    strategy_state: dict = field(default_factory=dict)  # optimizer moments, SCAFFOLD's c
+    defense_state: dict = field(default_factory=dict)  # the previous aggregate (centered clipping)
+    client_states: tuple | None = None  # (ids, (k, d)) persisted client variates, in checkpoints
 
 
 def screen(batch: UpdateBatch, dim: int) -> tuple[np.ndarray, dict]:
@@ -41,10 +49,31 @@ def screen(batch: UpdateBatch, dim: int) -> tuple[np.ndarray, dict]:
     }
 
 
-def server_round(state: ServerState, batch: UpdateBatch, strategy) -> tuple[ServerState, dict]:
-    """Apply one round's updates to the state with the scenario's strategy section.
+def make_aggregate(defense, ctx: RoundContext):
+    """Return (aggregate(rows, weights) -> (d,), log): the defense's rule, bucketed if asked.
 
-    With no acceptable update the parameters stay as they were.
+    `log` receives the last call's vector, the rows it selected (indices into `rows`) and
+    its statistics.
+    """
+    rule = lookup(DEFENSES, defense.type).fn
+    if defense.bucketing > 1:
+        rule = with_bucketing(rule, defense.bucketing)
+    log: dict = {}
+
+    def aggregate(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        out = rule(rows, weights, defense.params, ctx)
+        vector = np.asarray(out.vector, dtype=np.float32)
+        log.update(vector=vector, selected=out.selected, stats=dict(out.stats))
+        return vector
+
+    return aggregate, log
+
+
+def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=None):
+    """Apply one round's updates: screen them, then the strategy with the defense inside.
+
+    Returns (new state, metrics). With no acceptable update the parameters stay as they
+    were. `reference` is the server's own update on its root set (FLTrust).
     """
     keep, counts = screen(batch, len(state.params))
     metrics = {
@@ -55,25 +84,37 @@ def server_round(state: ServerState, batch: UpdateBatch, strategy) -> tuple[Serv
     }
     if not keep.any():
         return replace(state, round=state.round + 1), metrics
+    kept = batch.rows(keep)
+    round_ = state.round + 1
+    rng = seeding.rng(scenario.seed, round_, 0, seeding.DEFENSE)
+    previous = state.defense_state.get("previous")
+    aggregate, log = make_aggregate(scenario.defense, RoundContext(rng, previous, reference))
+    ctx = ServerContext(aggregate, round_, scenario.federation.population, scenario.client.lr)
+    strategy = scenario.strategy
     fn = lookup(STRATEGIES, strategy.name).fn
     params, strategy_state, extra = fn(
-        state.params,
-        batch.deltas[keep],
-        batch.num_examples[keep],
-        dict(state.strategy_state),
-        strategy.params,
+        state.params, kept, dict(state.strategy_state), strategy.params, ctx
     )
+    params = _check_result(strategy.name, params, strategy_state, state.params.shape)
+    defense_state = {"previous": log["vector"]} if "vector" in log else dict(state.defense_state)
+    if log.get("selected") is not None:
+        metrics["defense_selected_ids"] = kept.client_ids[log["selected"]].tolist()
+    metrics.update({f"defense_{k}": float(v) for k, v in log.get("stats", {}).items()})
+    return ServerState(round_, params, strategy_state, defense_state), {**metrics, **extra}
+
+
+def _check_result(name: str, params, strategy_state, shape) -> np.ndarray:
     if not isinstance(strategy_state, dict) or not all(
         isinstance(v, (np.ndarray, np.generic, int, float)) for v in strategy_state.values()
     ):
         raise ValueError(
-            f"strategy {strategy.name!r} must return its state as a dict of numpy arrays "
+            f"strategy {name!r} must return its state as a dict of numpy arrays "
             f"(it is checkpointed); got {type(strategy_state).__name__}"
         )
     params = np.asarray(params, dtype=np.float32)
-    if params.shape != state.params.shape or not np.isfinite(params).all():
+    if params.shape != shape or not np.isfinite(params).all():
         raise ValueError(
-            f"strategy {strategy.name!r} returned parameters of shape {params.shape} "
-            f"(finite: {bool(np.isfinite(params).all())}); expected finite {state.params.shape}"
+            f"strategy {name!r} returned parameters of shape {params.shape} "
+            f"(finite: {bool(np.isfinite(params).all())}); expected finite {shape}"
         )
-    return ServerState(state.round + 1, params, strategy_state), {**metrics, **extra}
+    return params

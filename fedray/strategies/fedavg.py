@@ -1,9 +1,12 @@
-"""FedAvg with a server learning rate.
+"""FedAvg, FedAvgM and FedProx.
 
 McMahan et al., "Communication-efficient learning of deep networks from decentralized
-data", AISTATS 2017. The server treats the (weighted) mean client delta as a pseudo-gradient
-step: x_{t+1} = x_t + server_lr * mean_i(delta_i) (Reddi et al. 2021 call this FedAvg with
-server learning rate; server_lr = 1 is the original algorithm).
+data", AISTATS 2017: x_{t+1} = x_t + server_lr * mean_i(delta_i), the mean weighted by
+examples (server_lr = 1 is the original; Reddi et al. 2021 add the server rate).
+Hsu et al., "Measuring the effects of non-identical data distribution", 2019 (FedAvgM):
+server momentum on the same pseudo-gradient.
+Li et al., "Federated optimization in heterogeneous networks", MLSys 2020 (FedProx):
+FedAvg on the server; clients add mu/2 ||w - w_t||^2 to their loss.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedray.strategies.aggregate import weighted_mean
+from fedray.strategies import server_opt
+from fedray.strategies.context import ServerContext
+from fedray.types import UpdateBatch
 
 
 @dataclass(frozen=True)
@@ -21,25 +26,37 @@ class FedAvgParams:
     weighted: bool = True  # weight by examples; false gives every client the same weight
 
 
-def fedavg(
-    params: np.ndarray,
-    updates: np.ndarray,
-    num_examples: np.ndarray,
-    state: dict,
-    cfg: FedAvgParams,
-):
-    """One FedAvg server step.
+@dataclass(frozen=True)
+class FedAvgMParams:
+    server_lr: float = field(default=1.0, metadata={"gt": 0})
+    momentum: float = field(default=0.9, metadata={"min": 0, "lt": 1})
+    weighted: bool = True
 
-    Args:
-        params: (d,) float32 global parameters.
-        updates: (n, d) float32 client deltas (local minus global), n >= 1.
-        num_examples: (n,) int64 training examples per client.
-        state: strategy state carried across rounds (FedAvg keeps none).
-        cfg: FedAvgParams.
 
-    Returns:
-        (new params (d,) float32, new state, metrics dict).
-    """
-    weights = num_examples if cfg.weighted else np.ones(len(updates))
-    step = weighted_mean(updates, weights)
-    return (params + np.float32(cfg.server_lr) * step).astype(np.float32), state, {}
+@dataclass(frozen=True)
+class FedProxParams:
+    mu: float = field(default=0.01, metadata={"gt": 0})
+    server_lr: float = field(default=1.0, metadata={"gt": 0})
+    weighted: bool = True
+
+
+def client_weights(batch: UpdateBatch, weighted: bool) -> np.ndarray:
+    return batch.num_examples.astype(np.float64) if weighted else np.ones(len(batch.client_ids))
+
+
+def fedavg(params: np.ndarray, batch: UpdateBatch, state: dict, cfg, ctx: ServerContext):
+    """One FedAvg server step; returns (new params (d,), state, metrics)."""
+    delta = ctx.aggregate(batch.deltas, client_weights(batch, cfg.weighted))
+    new, state = server_opt.sgd(params, delta, state, cfg.server_lr)
+    return new, state, {}
+
+
+def fedavgm(params: np.ndarray, batch: UpdateBatch, state: dict, cfg, ctx: ServerContext):
+    """One FedAvgM server step: FedAvg's aggregate through server momentum."""
+    delta = ctx.aggregate(batch.deltas, client_weights(batch, cfg.weighted))
+    new, state = server_opt.momentum(params, delta, state, cfg.server_lr, cfg.momentum)
+    return new, state, {}
+
+
+def fedprox_client(cfg: FedProxParams) -> dict:
+    return {"proximal_mu": cfg.mu}

@@ -7,6 +7,7 @@ from fedray.scenario import load_scenario
 from fedray.server.state import ServerState, screen, server_round
 from fedray.strategies.fedavg import fedavg
 from fedray.types import UpdateBatch
+from tests.strategies.common import step
 
 D = 3
 
@@ -18,7 +19,8 @@ def batch(deltas, examples, ids=None) -> UpdateBatch:
 
 
 def strategy(**params):
-    return load_scenario({"strategy": {"name": "fedavg", **params}}).strategy
+    """A scenario whose strategy is FedAvg with `params` (server_round reads the scenario)."""
+    return load_scenario({"strategy": {"name": "fedavg", **params}})
 
 
 GOOD = [1.0, 2.0, 3.0]
@@ -86,9 +88,7 @@ def test_round_averages_only_the_accepted_rows_and_lists_the_rejected_ids():
 
     new, metrics = server_round(ServerState(0, params), updates, cfg)
 
-    expected, _, _ = fedavg(
-        params, np.array([rows[0], rows[2]], np.float32), np.array([1, 3]), {}, cfg.params
-    )
+    expected, _, _ = step(fedavg, params, [rows[0], rows[2]], [1, 3], cfg.strategy.params)
     assert new.params.tobytes() == expected.tobytes()
     assert new.round == 1
     assert metrics["rejected_ids"] == [5, 9]

@@ -6,6 +6,7 @@ import pytest
 from fedray.strategies import STRATEGIES
 from fedray.strategies.aggregate import weighted_mean
 from fedray.strategies.fedavg import FedAvgParams, fedavg
+from tests.strategies.common import step
 
 UPDATES = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
 EXAMPLES = np.array([1, 3], dtype=np.int64)
@@ -24,7 +25,7 @@ EXAMPLES = np.array([1, 3], dtype=np.int64)
 def test_two_clients_closed_form(weighted, server_lr, expected):
     params = np.zeros(2, np.float32)
 
-    new, state, metrics = fedavg(params, UPDATES, EXAMPLES, {}, FedAvgParams(server_lr, weighted))
+    new, state, metrics = step(fedavg, params, UPDATES, EXAMPLES, FedAvgParams(server_lr, weighted))
 
     assert new.dtype == np.float32
     assert new.tolist() == expected
@@ -33,11 +34,11 @@ def test_two_clients_closed_form(weighted, server_lr, expected):
 
 def test_two_server_steps_at_lr_one_tenth_add_up():
     params = np.zeros(1, np.float32)
-    step = np.array([[1.0]], np.float32)
+    delta = np.array([[1.0]], np.float32)
     cfg = FedAvgParams(server_lr=0.1)
 
     for _ in range(2):
-        params, _, _ = fedavg(params, step, np.array([5]), {}, cfg)
+        params, _, _ = step(fedavg, params, delta, np.array([5]), cfg)
 
     assert params.tolist() == [np.float32(0.2)]
 
@@ -46,7 +47,7 @@ def test_fedavg_does_not_modify_its_inputs():
     params = np.ones(2, np.float32)
     updates = UPDATES.copy()
 
-    fedavg(params, updates, EXAMPLES, {}, FedAvgParams(server_lr=0.5))
+    step(fedavg, params, updates, EXAMPLES, FedAvgParams(server_lr=0.5))
 
     assert params.tolist() == [1.0, 1.0] and np.array_equal(updates, UPDATES)
 
@@ -62,8 +63,8 @@ def test_uniform_ignores_example_counts():
     updates = rng.standard_normal((6, 9)).astype(np.float32)
     cfg = FedAvgParams(weighted=False)
 
-    a, _, _ = fedavg(np.zeros(9, np.float32), updates, rng.integers(1, 100, 6), {}, cfg)
-    b, _, _ = fedavg(np.zeros(9, np.float32), updates, np.ones(6, np.int64), {}, cfg)
+    a, _, _ = step(fedavg, np.zeros(9, np.float32), updates, rng.integers(1, 100, 6), cfg)
+    b, _, _ = step(fedavg, np.zeros(9, np.float32), updates, np.ones(6, np.int64), cfg)
 
     assert a.tobytes() == b.tobytes()
 
@@ -72,8 +73,8 @@ def test_weighted_with_equal_counts_is_the_uniform_mean():
     updates = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
     params = np.zeros(4, np.float32)
 
-    weighted, _, _ = fedavg(params, updates, np.full(5, 7), {}, FedAvgParams(weighted=True))
-    uniform, _, _ = fedavg(params, updates, np.full(5, 7), {}, FedAvgParams(weighted=False))
+    weighted, _, _ = step(fedavg, params, updates, np.full(5, 7), FedAvgParams(weighted=True))
+    uniform, _, _ = step(fedavg, params, updates, np.full(5, 7), FedAvgParams(weighted=False))
 
     assert np.allclose(weighted, updates.mean(axis=0), atol=1e-6)
     assert weighted.tobytes() == uniform.tobytes()
@@ -125,7 +126,7 @@ def test_fedavg_is_invariant_to_client_order(seed):
     order = rng.permutation(8)
     cfg = FedAvgParams(server_lr=0.7)
 
-    a, _, _ = fedavg(params, updates, examples, {}, cfg)
-    b, _, _ = fedavg(params, updates[order], examples[order], {}, cfg)
+    a, _, _ = step(fedavg, params, updates, examples, cfg)
+    b, _, _ = step(fedavg, params, updates[order], examples[order], cfg)
 
     assert np.allclose(a, b, rtol=0, atol=1e-6)

@@ -1,0 +1,60 @@
+"""Robust aggregation rules (defenses) by name: pure numpy over the stacked update matrix.
+
+A rule is `fn(updates (n, d) float32, weights (n,), params, ctx: RoundContext) -> Aggregated`
+with its frozen parameter dataclass; rules that assume f malicious clients take `f` or
+`fraction` (of the cohort, floored). Any rule runs over bucket means with `with_bucketing`.
+
+| name | params | paper |
+|---|---|---|
+| none | - | weighted mean (FedAvg; McMahan et al. 2017) |
+| krum | f / fraction | Blanchard et al., NeurIPS 2017 |
+| multi_krum | f / fraction, m | Blanchard et al., NeurIPS 2017 |
+| median | - | coordinate-wise median; Yin et al., ICML 2018 |
+| trimmed_mean | f / fraction | coordinate-wise trimmed mean; Yin et al., ICML 2018 |
+| bulyan | f / fraction | El Mhamdi, Guerraoui and Rouault, ICML 2018 |
+| geometric_median | nu, tol, max_iter | RFA; Pillutla, Kakade and Harchaoui, 2019 / IEEE TSP 2022 |
+| centered_clipping | tau, iterations | Karimireddy, He and Jaggi, ICML 2021 |
+| norm_bounding | max_norm | Sun, Kairouz, Suresh and McMahan, 2019 |
+| fltrust | - (needs ctx.reference) | Cao, Fang, Liu and Gong, NDSS 2021 |
+| with_bucketing(rule, s) | s | Karimireddy, He and Jaggi, ICLR 2022 |
+
+Weights (example counts) are used by none, multi_krum, geometric_median, centered_clipping
+and norm_bounding; krum, median, trimmed_mean, bulyan and fltrust ignore them, as in their
+papers, since clients report their own counts.
+
+The modules are imported as modules (not their functions) so that `fedray.defenses.krum`
+stays the module and can be patched or inspected.
+"""
+
+from fedray.defenses import (
+    bulyan,
+    centered_clipping,
+    fltrust,
+    geometric_median,
+    krum,
+    mean,
+    median,
+    norm_bounding,
+)
+from fedray.defenses.bucketing import bucketize, with_bucketing
+from fedray.defenses.common import Aggregated, RoundContext, resolve_f
+from fedray.registry import Entry
+
+DEFENSES: dict[str, Entry] = {
+    "none": Entry(mean.mean),
+    "krum": Entry(krum.krum, krum.KrumParams),
+    "multi_krum": Entry(krum.multi_krum, krum.MultiKrumParams),
+    "median": Entry(median.median),
+    "trimmed_mean": Entry(median.trimmed_mean, median.TrimmedMeanParams),
+    "bulyan": Entry(bulyan.bulyan, bulyan.BulyanParams),
+    "geometric_median": Entry(
+        geometric_median.geometric_median, geometric_median.GeometricMedianParams
+    ),
+    "centered_clipping": Entry(
+        centered_clipping.centered_clipping, centered_clipping.CenteredClippingParams
+    ),
+    "norm_bounding": Entry(norm_bounding.norm_bounding, norm_bounding.NormBoundingParams),
+    "fltrust": Entry(fltrust.fltrust),
+}
+
+__all__ = ["DEFENSES", "Aggregated", "RoundContext", "bucketize", "resolve_f", "with_bucketing"]
