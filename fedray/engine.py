@@ -66,9 +66,14 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     server = ray.get(h.aggregator.step.remote(round_, *update_refs))
     params_ref = h.aggregator.params.remote()
     rejected = set(server.pop("rejected_ids", []))
+    selected = server.pop("defense_selected_ids", None)
+    if selected is not None:  # a selecting defense (Krum, Bulyan): who made it into the aggregate
+        server["defense_kept"] = len(selected)
     for rec in records:
         if rec["client_id"] in rejected:
             rec["status"] = "rejected"
+        if selected is not None:
+            rec["kept"] = rec["client_id"] in set(selected)
     records += [{"client_id": c, "round": round_, "status": "failed"} for c in failed]
     trained = [r for r in records if r["status"] in ("trained", "rejected")]
     row = {

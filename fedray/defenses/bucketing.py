@@ -74,8 +74,8 @@ def with_bucketing(rule: Rule, s: int) -> Rule:
     def bucketed(
         updates: np.ndarray, weights: np.ndarray, params: object, ctx: RoundContext
     ) -> Aggregated:
-        n = updates.shape[0] if updates.ndim == 2 else 0
         means, totals, members = bucketize(updates, weights, s, ctx.rng)
+        n = len(updates)
         inner = _malicious_rows_as_buckets(params, n, len(members))
         try:
             out = rule(means, totals, inner, ctx)
@@ -89,6 +89,7 @@ def with_bucketing(rule: Rule, s: int) -> Rule:
             selected = np.sort(np.concatenate([members[i] for i in selected])).astype(np.int64)
         return Aggregated(out.vector, selected, {**out.stats, "buckets": float(len(members))})
 
-    bucketed.__name__ = bucketed.__qualname__ = f"{getattr(rule, '__name__', 'rule')}_bucketed"
-    bucketed.__doc__ = f"Run {bucketed.__name__[:-9]} over bucket means of size {s}."
+    name = getattr(rule, "__name__", "rule")
+    bucketed.__name__ = bucketed.__qualname__ = f"{name}_bucketed"
+    bucketed.__doc__ = f"Run {name} over the means of random buckets of {s} updates."
     return bucketed

@@ -113,7 +113,7 @@ def bulyan(
     Returns:
         (d,) float32; `selected` holds the theta picked rows, sorted.
     """
-    check_inputs("bulyan", updates, weights)
+    check_inputs("bulyan", updates, weights, params)
     n, d = updates.shape
     f = resolve_f(params.f, params.fraction, n)
     if n < 4 * f + 3:

@@ -15,6 +15,7 @@ from fedray.defenses.common import (
     RoundContext,
     check_inputs,
     check_vector,
+    require_weight,
     row_blocks,
 )
 
@@ -62,14 +63,11 @@ def centered_clipping(
     Returns:
         (d,) float32; stats["clipped"] counts the rows clipped in the last step.
     """
-    w = check_inputs("centered_clipping", updates, weights)
-    if not w.sum() > 0:
-        raise ValueError(
-            "centered_clipping needs a positive total weight; got all zero: check num_examples"
-        )
+    w = check_inputs("centered_clipping", updates, weights, params)
+    total = require_weight("centered_clipping", w)
     d = updates.shape[1]
     v = check_vector("centered_clipping", "previous", ctx.previous, d)
     v = np.zeros(d, dtype=np.float64) if v is None else v
     for _ in range(params.iterations):
-        v, clipped = _clip_step(updates, w / w.sum(), v, params.tau)
+        v, clipped = _clip_step(updates, w / total, v, params.tau)
     return Aggregated(v.astype(np.float32), stats={"clipped": float(clipped)})

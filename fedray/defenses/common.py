@@ -7,7 +7,9 @@ The helpers below walk the update matrix in blocks of rows or columns so that a 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,6 +17,8 @@ import numpy as np
 
 # Scratch space per block: 2^25 float64 values (256 MiB) bounds every temporary copy.
 BLOCK_VALUES = 2**25
+
+_BOUNDS = {"min": (operator.ge, ">="), "max": (operator.le, "<="), "gt": (operator.gt, ">")}
 
 FIX_F = "lower defense.f / defense.fraction or raise federation.clients_per_round"
 
@@ -67,8 +71,33 @@ def resolve_f(f: int | None, fraction: float | None, n: int) -> int:
     return math.floor(fraction * n + 1e-9)
 
 
-def check_inputs(name: str, updates: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Check the (n, d) update matrix and its (n,) weights; return the weights as float64."""
+def check_params(name: str, params: object) -> None:
+    """Check a parameter dataclass against its fields' metadata bounds, all at once.
+
+    The scenario loader checks the same bounds; this catches parameters built in Python.
+    """
+    problems = []
+    for spec in dataclasses.fields(params):
+        value = getattr(params, spec.name)
+        for key, (holds, text) in _BOUNDS.items():
+            if value is not None and key in spec.metadata and not holds(value, spec.metadata[key]):
+                problems.append(
+                    f"defense.{spec.name} must be {text} {spec.metadata[key]}, got {value}"
+                )
+    if problems:
+        raise ValueError(f"{name}: " + "; ".join(problems))
+
+
+def check_inputs(
+    name: str, updates: np.ndarray, weights: np.ndarray, params: object = None
+) -> np.ndarray:
+    """Check the (n, d) update matrix, its (n,) weights and the rule's params.
+
+    Returns:
+        The weights as float64.
+    """
+    if dataclasses.is_dataclass(params):
+        check_params(name, params)
     if updates.ndim != 2 or not np.issubdtype(updates.dtype, np.floating):
         raise ValueError(
             f"{name} needs a 2-D float update matrix (n, d); got shape {updates.shape}, "
@@ -80,7 +109,8 @@ def check_inputs(name: str, updates: np.ndarray, weights: np.ndarray) -> np.ndar
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(
-            f"{name} needs one weight per update; got weights of shape {w.shape} for n={n}"
+            f"{name} needs one weight per update; got weights of shape {w.shape} for n={n}: "
+            "pass the example counts of the same rows"
         )
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(
@@ -101,6 +131,17 @@ def check_vector(name: str, what: str, vector: np.ndarray | None, d: int) -> np.
             "vector of the same model"
         )
     return v
+
+
+def require_weight(name: str, weights: np.ndarray) -> float:
+    """Return the weights' total; raise if it is not positive."""
+    total = float(weights.sum())
+    if not total > 0:
+        raise ValueError(
+            f"{name} needs a positive total weight; got {total}: leave clients with no "
+            "examples out of the cohort"
+        )
+    return total
 
 
 def too_few(name: str, condition: str, n: int, f: int) -> ValueError:

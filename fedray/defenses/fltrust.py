@@ -54,7 +54,7 @@ def fltrust(
     Returns:
         (d,) float32; stats["trusted"] counts the rows with positive trust.
     """
-    check_inputs("fltrust", updates, weights)
+    check_inputs("fltrust", updates, weights, params)
     d = updates.shape[1]
     g0 = check_vector("fltrust", "reference", ctx.reference, d)
     if g0 is None:

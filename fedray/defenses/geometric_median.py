@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedray.defenses.common import Aggregated, RoundContext, check_inputs, combine, row_blocks
+from fedray.defenses.common import (
+    Aggregated,
+    RoundContext,
+    check_inputs,
+    combine,
+    require_weight,
+    row_blocks,
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ def _weiszfeld_step(
 def geometric_median(
     updates: np.ndarray, weights: np.ndarray, params: GeometricMedianParams, ctx: RoundContext
 ) -> Aggregated:
-    """Return the weighted geometric median, argmin_z sum_i w_i ||z - u_i|| (RFA, Pillutla et al.).
+    """Return the weighted geometric median, argmin_z sum_i w_i ||z - u_i|| (RFA; Pillutla et al. 2022).
 
     Smoothed Weiszfeld from the weighted mean: z <- sum_i b_i u_i / sum_i b_i with
     b_i = w_i / max(nu, ||z - u_i||), until the objective improves by less than
@@ -60,12 +67,9 @@ def geometric_median(
     Returns:
         (d,) float32; stats hold the steps taken and the objective where the last one began.
     """
-    w = check_inputs("geometric_median", updates, weights)
-    if not w.sum() > 0:
-        raise ValueError(
-            "geometric_median needs a positive total weight; got all zero: check num_examples"
-        )
-    z = combine(w / w.sum(), updates)
+    w = check_inputs("geometric_median", updates, weights, params)
+    total = require_weight("geometric_median", w)
+    z = combine(w / total, updates)
     previous, steps = np.inf, 0
     while steps < params.max_iter:
         z, objective = _weiszfeld_step(updates, w, z, params.nu)

@@ -15,6 +15,7 @@ from fedray.defenses.common import (
     RoundContext,
     check_inputs,
     column_blocks,
+    require_weight,
     resolve_f,
     too_few,
 )
@@ -84,7 +85,7 @@ def krum(
     Returns:
         The chosen row as (d,) float32; `selected` holds its index.
     """
-    check_inputs("krum", updates, weights)
+    check_inputs("krum", updates, weights, params)
     scores, _ = _scores("krum", updates, params)
     best = int(np.argmin(scores))
     return Aggregated(
@@ -110,7 +111,7 @@ def multi_krum(
     Returns:
         (d,) float32; `selected` holds the m chosen rows, sorted.
     """
-    w = check_inputs("multi_krum", updates, weights)
+    w = check_inputs("multi_krum", updates, weights, params)
     n = updates.shape[0]
     scores, f = _scores("multi_krum", updates, params)
     m = n - f if params.m is None else params.m
@@ -120,6 +121,7 @@ def multi_krum(
             "set defense.m between 1 and n, or leave it unset for n - f"
         )
     chosen = np.sort(np.argsort(scores, kind="stable")[:m]).astype(np.int64)
-    mask = np.zeros(n, dtype=np.float64)
-    mask[chosen] = 1.0
-    return Aggregated(weighted_mean(updates, w * mask), chosen)
+    kept = np.zeros(n, dtype=np.float64)
+    kept[chosen] = w[chosen]
+    require_weight("multi_krum (over the chosen rows)", kept)
+    return Aggregated(weighted_mean(updates, kept), chosen)

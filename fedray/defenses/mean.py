@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedray.defenses.common import Aggregated, RoundContext, check_inputs
+from fedray.defenses.common import Aggregated, RoundContext, check_inputs, require_weight
 from fedray.registry import NoParams
 from fedray.strategies.aggregate import weighted_mean
 
@@ -23,5 +23,6 @@ def mean(
     Returns:
         The (d,) float32 weighted mean; every row contributes.
     """
-    w = check_inputs("none", updates, weights)
+    w = check_inputs("none", updates, weights, params)
+    require_weight("none", w)
     return Aggregated(weighted_mean(updates, w))

@@ -52,7 +52,7 @@ def median(
     Returns:
         (d,) float32.
     """
-    check_inputs("median", updates, weights)
+    check_inputs("median", updates, weights, params)
     n, d = updates.shape
     out = np.empty(d, dtype=np.float32)
     for cols in column_blocks(n, d):
@@ -74,7 +74,7 @@ def trimmed_mean(
     Returns:
         (d,) float32.
     """
-    check_inputs("trimmed_mean", updates, weights)
+    check_inputs("trimmed_mean", updates, weights, params)
     n, d = updates.shape
     f = resolve_f(params.f, params.fraction, n)
     if n <= 2 * f:

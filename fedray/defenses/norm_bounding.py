@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedray.defenses.common import Aggregated, RoundContext, check_inputs, combine, row_norms
+from fedray.defenses.common import (
+    Aggregated,
+    RoundContext,
+    check_inputs,
+    combine,
+    require_weight,
+    row_norms,
+)
 
 
 @dataclass(frozen=True)
@@ -34,13 +41,10 @@ def norm_bounding(
     Returns:
         (d,) float32 of norm at most M; stats["clipped"] counts the rows scaled down.
     """
-    w = check_inputs("norm_bounding", updates, weights)
-    if not w.sum() > 0:
-        raise ValueError(
-            "norm_bounding needs a positive total weight; got all zero: check num_examples"
-        )
+    w = check_inputs("norm_bounding", updates, weights, params)
+    total = require_weight("norm_bounding", w)
     norms = row_norms(updates)
     scale = params.max_norm / np.maximum(norms, params.max_norm)
-    vector = combine(w * scale / w.sum(), updates)
+    vector = combine(w * scale / total, updates)
     clipped = float(np.count_nonzero(norms > params.max_norm))
     return Aggregated(vector.astype(np.float32), stats={"clipped": clipped})

@@ -24,6 +24,7 @@ CLIENT_SCHEMA = pa.schema(
         ("update_norm", pa.float64()),
         ("seconds", pa.float64()),
         ("label_histogram", pa.list_(pa.int64())),
+        ("kept", pa.bool_()),  # null unless the defense selects rows (Krum, Multi-Krum, Bulyan)
     ]
 )
 
