@@ -4,15 +4,17 @@
 
 Every registered defense, plus Krum over buckets of 2, runs on n standard-normal float32
 updates of d parameters where f = 10% of them are scaled by 1000 (the assumed count given
-to the rules that take one). Small cells report the best of `--repeat` runs, cells of more
-than 10^7 values a single run. A cell whose rule would not fit in the memory available now
-prints "skipped (memory)" instead of crashing. Timings on a shared machine are noisy.
+to the rules that take one). Each rule is warmed up on a narrow slice first; small cells
+report the best of `--repeat` runs, cells of more than 10^7 values a single run. A cell
+whose rule would not fit in the memory available now prints "skipped (memory)" instead of
+crashing. Timings on a shared machine are noisy: the load average is printed with them.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 
@@ -57,16 +59,19 @@ def params_for(cls: type, f: int):
     return cls(f=f) if "f" in names else cls()
 
 
-def time_rule(fn, params, updates: np.ndarray, repeat: int) -> float:
-    n, d = updates.shape
-    ctx = RoundContext(
+def _context(d: int) -> RoundContext:
+    return RoundContext(
         np.random.default_rng(1),
         previous=np.zeros(d, dtype=np.float32),
         reference=np.ones(d, dtype=np.float32),
     )
+
+
+def time_rule(fn, params, updates: np.ndarray, repeat: int) -> float:
+    n, d = updates.shape
+    ctx = _context(d)
     weights = np.ones(n)
-    if repeat > 1:
-        fn(updates, weights, params, ctx)  # warm-up: BLAS threads, page faults
+    fn(updates[:, :1000], weights, params, _context(1000))  # warm-up: BLAS threads, imports
     best = np.inf
     for _ in range(repeat):
         start = time.perf_counter()
@@ -106,13 +111,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     grid = [(n, d) for n in args.n for d in args.d]
+    load_before = os.getloadavg()[0]
     columns = {cell: run_cell(*cell, args.repeat) for cell in grid}
+    load_after = os.getloadavg()[0]
     header = ["rule"] + [f"n={n}, d={d:.0e}".replace("e+0", "e") for n, d in grid]
     print("seconds per aggregation (f = 10% of n)\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name in rules():
         print("| " + " | ".join([name] + [columns[cell][name] for cell in grid]) + " |")
+    print(
+        f"\n{os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before, "
+        f"{load_after:.1f} after (above 0 means other work shared the CPUs)"
+    )
 
 
 if __name__ == "__main__":
