@@ -15,23 +15,25 @@ from fedray.defenses.common import (
     check_vector,
     combine,
     row_blocks,
-    row_norms,
 )
 from fedray.registry import NoParams
 
 
-def _row_dots(updates: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _norms_and_dots(updates: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (n,) float64 row norms and row dot products with v, in one pass."""
     n, d = updates.shape
-    out = np.empty(n, dtype=np.float64)
+    norms, dots = np.empty(n), np.empty(n)
     for rows in row_blocks(n, d):
-        out[rows] = updates[rows].astype(np.float64) @ v
-    return out
+        block = updates[rows].astype(np.float64)
+        norms[rows] = np.sqrt(np.einsum("ij,ij->i", block, block))
+        dots[rows] = block @ v
+    return norms, dots
 
 
-def trust_scores(updates: np.ndarray, reference: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    """Return (n,) ReLU(cos(u_i, g0)) given the rows' norms; a zero update or g0 earns 0."""
-    scale = norms * np.linalg.norm(reference)
-    cos = np.divide(_row_dots(updates, reference), scale, out=np.zeros(len(scale)), where=scale > 0)
+def trust_scores(norms: np.ndarray, dots: np.ndarray, reference_norm: float) -> np.ndarray:
+    """Return (n,) ReLU(cos(u_i, g0)) from norms and dots with g0; a zero u_i or g0 earns 0."""
+    scale = norms * reference_norm
+    cos = np.divide(dots, scale, out=np.zeros(len(scale)), where=scale > 0)
     return np.maximum(cos, 0.0)
 
 
@@ -62,8 +64,8 @@ def fltrust(
             "fltrust needs RoundContext.reference, the server's own update on its clean root "
             "set; got None: train the global model on the root set and pass that update"
         )
-    norms = row_norms(updates)
-    trust = trust_scores(updates, g0, norms)
+    norms, dots = _norms_and_dots(updates, g0)
+    trust = trust_scores(norms, dots, float(np.linalg.norm(g0)))
     trusted = float(np.count_nonzero(trust))
     if trust.sum() == 0:
         return Aggregated(np.zeros(d, dtype=np.float32), stats={"trusted": trusted})
