@@ -140,6 +140,7 @@ def check(s: Scenario, problems: Problems) -> None:
             f"<= federation.population ({fed.population})",
         )
     _check_strategy(s, problems)
+    _check_defense(s, problems)
     if s.attack.type == "none" and 0 < s.attack.fraction <= 1:
         problems.add(
             "attack.fraction",
@@ -201,6 +202,32 @@ def _check_strategy(s: Scenario, problems: Problems) -> None:
             f"{client.optimizer}, momentum {client.momentum}",
             "sgd with momentum 0",
         )
+
+
+def _check_defense(s: Scenario, problems: Problems) -> None:
+    """Try the defense once on a cohort-sized matrix, so a rule whose precondition cannot
+    hold (Krum with n <= 2f + 2, Bulyan with n < 4f + 3) is refused before any actor starts."""
+    import numpy as np
+
+    from fedray.defenses import DEFENSES
+    from fedray.defenses.bucketing import with_bucketing
+    from fedray.defenses.common import RoundContext
+    from fedray.registry import is_plugin
+
+    if is_plugin(s.defense.type):
+        return
+    rule = DEFENSES[s.defense.type].fn
+    if s.defense.bucketing > 1:
+        rule = with_bucketing(rule, s.defense.bucketing)
+    rng = np.random.default_rng(0)
+    n = s.federation.clients_per_round
+    rows = rng.standard_normal((n, 4)).astype(np.float32)
+    try:
+        rule(
+            rows, np.ones(n), s.defense.params, RoundContext(rng, reference=np.ones(4, np.float32))
+        )
+    except ValueError as exc:
+        problems.add("defense", f"{exc} (checked with the {n} updates of a full cohort)")
 
 
 def _check_parquet(p, partition_type: str, problems: Problems) -> None:

@@ -655,3 +655,32 @@ def test_every_registered_model_loads_with_its_default_params(name):
     scenario = load_scenario({"model": {"type": name}})
 
     assert scenario.model.params == MODELS[name].params()
+
+
+@pytest.mark.parametrize(
+    "defense, fragment",
+    [
+        ({"type": "krum", "f": 4}, "krum needs n > 2f + 2 updates; got n=8, f=4"),
+        ({"type": "bulyan", "fraction": 0.3}, "bulyan needs n >= 4f + 3 updates; got n=8, f=2"),
+    ],
+)
+def test_a_defense_that_cannot_hold_for_the_cohort_is_refused_at_validation(defense, fragment):
+    raw = {"federation": {"population": 20, "clients_per_round": 8}, "defense": defense}
+
+    (line,) = problems_of(raw)
+
+    assert line.startswith("defense: ") and fragment in line
+
+
+@pytest.mark.parametrize(
+    "strategy, client, path",
+    [
+        ({"name": "fedprox", "mu": 0.1}, {"proximal_mu": 0.1}, "client.proximal_mu"),
+        ({"name": "scaffold"}, {"optimizer": "adam"}, "client.optimizer"),
+        ({"name": "fednova"}, {"momentum": 0.9}, "client.optimizer"),
+    ],
+)
+def test_strategy_client_conflicts_are_refused(strategy, client, path):
+    (line,) = problems_of({"strategy": strategy, "client": client})
+
+    assert line.startswith(f"{path}: ")
