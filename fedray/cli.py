@@ -32,6 +32,22 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    stress = sub.add_parser("stress", help="run a scenario over a grid of overrides and seeds")
+    stress.add_argument("scenario")
+    stress.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="PATH=V1,V2",
+        help="one axis of the matrix, e.g. --grid defense.type=none,median (repeatable)",
+    )
+    stress.add_argument("--seeds", type=int, default=1, help="seeds per cell: seed, seed+1, ...")
+    stress.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE"
+    )
+    stress.add_argument("--out", help="output directory (default: runs/stress-<name>)")
+    stress.add_argument("--address", help="Ray cluster to join (default: local Ray)")
+    stress.add_argument("--no-progress", action="store_true")
     val = sub.add_parser("validate", help="check scenarios; exit 0, or 2 listing every problem")
     val.add_argument("scenarios", nargs="+")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
@@ -83,13 +99,48 @@ def _run(args) -> int:
     return 0
 
 
+def _stress(args) -> int:
+    from pathlib import Path
+
+    import ray
+
+    from fedray.api import _connect
+    from fedray.stress import parse_grid, run_matrix
+
+    if not args.grid:
+        print("fedray stress: give at least one --grid path=v1,v2", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.seeds < 1:
+        print(f"fedray stress: --seeds must be >= 1 (got {args.seeds})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = Path(args.out) if args.out else Path("runs") / f"stress-{Path(args.scenario).stem}"
+    axes = parse_grid(args.grid)
+    started = _connect(args.address)
+    try:
+        run_matrix(
+            args.scenario,
+            axes,
+            seeds=args.seeds,
+            out=out,
+            overrides=args.overrides,
+            progress=False if args.no_progress else None,
+        )
+    finally:
+        if started:
+            ray.shutdown()
+    print((out / "stress.md").read_text())
+    print(f"output: {out}  (stress.parquet, stress.md, heatmap.png, tensorboard/)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from fedray.api import StartupError
     from fedray.scenario import ScenarioError
 
     try:
-        return _validate(args) if args.command == "validate" else _run(args)
+        commands = {"validate": _validate, "run": _run, "stress": _stress}
+        return commands[args.command](args)
     except ScenarioError as exc:
         _report(exc)
         return EXIT_BAD_INPUT

@@ -8,10 +8,10 @@ from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, total: int, done: int, enabled: bool | None = None):
+    def __init__(self, total: int, done: int, enabled: bool | None = None, unit: str = "round"):
         enabled = sys.stderr.isatty() if enabled is None else enabled
         self._bar = tqdm(
-            total=total, initial=done, unit="round", disable=not enabled, dynamic_ncols=True
+            total=total, initial=done, unit=unit, disable=not enabled, dynamic_ncols=True
         )
         self._accuracy = None
 

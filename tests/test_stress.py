@@ -1,0 +1,76 @@
+"""`fedray stress`: a tiny matrix through the CLI, its tables, and resuming it."""
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from fedray.cli import main
+from fedray.stress import expand, parse_grid
+from tests.factories import tiny
+
+
+def test_grid_values_are_yaml_and_the_matrix_is_their_product():
+    axes = parse_grid(["defense.type=none,median", "client.lr=0.1,0.2,0.3"])
+
+    cells = expand(axes)
+
+    assert axes[1] == ("client.lr", [0.1, 0.2, 0.3])
+    assert len(cells) == 6 and cells[0].slug == "defense.type=none,client.lr=0.1"
+
+
+def test_every_bad_cell_is_reported_before_anything_runs(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(tiny()))
+
+    code = main(
+        [
+            "stress",
+            str(path),
+            "--grid",
+            "defense.type=none,krum,bogus",
+            "--grid",
+            "defense.f=3",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "defense.type=krum" in err and "krum needs n > 2f + 2" in err
+    assert "defense.type=bogus" in err and "unknown name" in err
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_tiny_matrix_writes_its_tables_and_resumes_without_rerunning(ray_cluster, tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(tiny(rounds=2, evaluation={"federated_clients": 0})))
+    out = tmp_path / "out"
+    args = [
+        "stress",
+        str(path),
+        "--grid",
+        "defense.type=none,median",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+
+    assert main(args) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/summary.json")}
+    assert main(args) == 0  # resumed: nothing left to run
+
+    assert len(stamps) == 4
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/summary.json")} == stamps
+    cells = pq.read_table(out / "stress.parquet").to_pylist()
+    assert [(c["defense.type"], c["seeds"]) for c in cells] == [("none", 2), ("median", 2)]
+    runs = pq.read_table(out / "stress_runs.parquet").to_pylist()
+    none = [r["final_test_accuracy"] for r in runs if r["defense.type"] == "none"]
+    assert cells[0]["final_test_accuracy_mean"] == pytest.approx(sum(none) / 2)
+    assert (out / "heatmap.png").stat().st_size > 0 and "| none |" in (
+        out / "stress.md"
+    ).read_text()
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
