@@ -22,6 +22,7 @@ BASELINE = 8  # centralized baseline training
 SIZE = 9  # a synthetic client's number of examples
 DEFENSE = 10  # randomness inside the aggregation rule (bucketing), per round
 ROOT = 11  # the server's clean root set (FLTrust): its sample once, its batch order per round
+ATTACK = 12  # the adversary: its fixed set of malicious clients once per run, its draws per round
 
 NO_ROUND = 0  # rounds count from 1, so 0 names per-run streams
 NO_CLIENT = 0
