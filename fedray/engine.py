@@ -67,6 +67,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     params_ref = h.aggregator.params.remote()
     rejected = set(server.pop("rejected_ids", []))
     selected = server.pop("defense_selected_ids", None)
+    malicious = set(server.pop("malicious_ids", []))
     if selected is not None:  # a selecting defense (Krum, Bulyan): who made it into the aggregate
         server["defense_kept"] = len(selected)
     for rec in records:
@@ -74,6 +75,8 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
             rec["status"] = "rejected"
         if selected is not None:
             rec["kept"] = rec["client_id"] in set(selected)
+        if h.scenario.attack.type != "none":
+            rec["malicious"] = rec["client_id"] in malicious
     records += [{"client_id": c, "round": round_, "status": "failed"} for c in failed]
     trained = [r for r in records if r["status"] in ("trained", "rejected")]
     row = {

@@ -28,6 +28,12 @@ def params_sha256(params: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(params, dtype=np.float32).tobytes()).hexdigest()
 
 
+def _last(rows: list[dict], key: str):
+    """The last non-null value of `key` over the round rows, or None."""
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return values[-1] if values else None
+
+
 def fresh_dir(base: Path) -> Path:
     """`base`, or `base.1`, `base.2`, ... : the first that holds no run yet."""
     candidate, n = base, 0
@@ -133,6 +139,8 @@ class RunOutput:
             "final_test_accuracy": accs[-1] if accs else None,
             "best_test_accuracy": max(accs) if accs else None,
             "final_test_loss": last.get("test_loss"),
+            "final_backdoor_success": _last(rows, "backdoor_success"),
+            "final_target_accuracy": _last(rows, "target_accuracy"),
             "final_train_loss": last.get("train_loss"),
             "baseline_test_accuracy": last.get("baseline_test_accuracy"),
             "elapsed_seconds": last.get("elapsed_seconds"),

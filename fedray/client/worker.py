@@ -14,6 +14,7 @@ import ray
 import torch
 
 from fedray import seeding
+from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
 from fedray.data import build_federation
@@ -42,6 +43,7 @@ class Worker:
             self.federation.num_classes,
         ).to(self.device)
         self.plan = client_plan(self.scenario)
+        self.malicious = set(runtime.adversary(self.scenario).tolist())
         self._warm_up()
         # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
         self._held = {c: self.federation.client(c) for c in (own_clients or [])}
@@ -110,6 +112,11 @@ class Worker:
                     }
                 )
                 continue
+            if cid in self.malicious and runtime.active(self.scenario, round_):
+                fed = self.federation
+                data = runtime.poison_data(
+                    self.scenario, data, cid, round_, fed.num_classes, fed.input_shape
+                )
             generator = seeding.torch_generator(seed, round_, cid, seeding.TRAIN)
             control = None
             if self.plan.control_variates:

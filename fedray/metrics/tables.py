@@ -25,6 +25,7 @@ CLIENT_SCHEMA = pa.schema(
         ("seconds", pa.float64()),
         ("label_histogram", pa.list_(pa.int64())),
         ("kept", pa.bool_()),  # null unless the defense selects rows (Krum, Multi-Krum, Bulyan)
+        ("malicious", pa.bool_()),  # null without an attack
     ]
 )
 

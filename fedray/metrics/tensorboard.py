@@ -63,6 +63,10 @@ def _tag(name: str) -> str:
     """Group metrics in TensorBoard's sidebar: test/, train/, federated_eval/, system/, ..."""
     for prefix, group in (
         ("test_", "test"),
+        ("backdoor_", "attack"),
+        ("malicious_", "attack"),
+        ("honest_", "attack"),
+        ("target_", "attack"),
         ("baseline_", "baseline"),
         ("fed_", "federated_eval"),
         ("train_", "train"),

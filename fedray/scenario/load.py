@@ -141,13 +141,7 @@ def check(s: Scenario, problems: Problems) -> None:
         )
     _check_strategy(s, problems)
     _check_defense(s, problems)
-    if s.attack.type == "none" and 0 < s.attack.fraction <= 1:
-        problems.add(
-            "attack.fraction",
-            "malicious clients without an attack",
-            s.attack.fraction,
-            "0 with attack.type: none",
-        )
+    _check_attack(s, problems)
     if s.data.dataset in GENERATED and s.data.partition.type != "natural":
         problems.add(
             "data.partition.type",
@@ -195,12 +189,44 @@ def _check_strategy(s: Scenario, problems: Problems) -> None:
             client.proximal_mu,
             "0 with strategy.name: fedprox (or use fedavg)",
         )
+    if name == "fednova" and client.proximal_mu > 0:
+        problems.add(
+            "client.proximal_mu",
+            "fednova's normaliser assumes plain local SGD (a_i = tau_i)",
+            client.proximal_mu,
+            "0 with strategy.name: fednova",
+        )
     if name in ("fednova", "scaffold") and (client.optimizer != "sgd" or client.momentum > 0):
         problems.add(
             "client.optimizer",
             f"{name}'s server step assumes plain local SGD",
             f"{client.optimizer}, momentum {client.momentum}",
             "sgd with momentum 0",
+        )
+
+
+def _check_attack(s: Scenario, problems: Problems) -> None:
+    a = s.attack
+    if a.type == "none" and (0 < a.fraction <= 1 or a.count):
+        problems.add(
+            "attack.fraction",
+            "malicious clients without an attack",
+            a.fraction,
+            "0 with attack.type: none",
+        )
+    if a.type != "none" and a.fraction == 0 and not a.count:
+        problems.add(
+            "attack.fraction",
+            f"attack {a.type!r} has no malicious clients",
+            0,
+            "a share in (0, 1] or attack.count >= 1",
+        )
+    if a.count is not None and a.count > s.federation.population:
+        problems.add(
+            "attack.count",
+            "more than the population",
+            a.count,
+            f"<= federation.population ({s.federation.population})",
         )
 
 

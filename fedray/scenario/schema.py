@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from fedray.attacks import DATA_ATTACKS, MODEL_ATTACKS
 from fedray.data import DATASETS
 from fedray.data.partition import PARTITIONS
 from fedray.defenses import DEFENSES
@@ -87,11 +88,21 @@ class Defense:
     params: Any = None
 
 
+ATTACKS: dict[str, Entry] = {**MODEL_ATTACKS, **DATA_ATTACKS}
+
+
 @dataclass(frozen=True)
 class Attack:
-    __tag__: ClassVar = ("type", OFF)
+    """The adversary: a fixed seeded set of clients, when it acts, and what it does."""
+
+    __tag__: ClassVar = ("type", ATTACKS)
     type: str = "none"
-    fraction: float = field(default=0.0, metadata={"min": 0, "max": 1})
+    fraction: float = field(default=0.0, metadata={"min": 0, "max": 1})  # of the population
+    count: int | None = field(default=None, metadata={"min": 0})  # instead of fraction
+    start_round: int = field(default=1, metadata={"min": 1})
+    every: int = field(default=1, metadata={"min": 1})
+    # Model replacement (Bagdasaryan et al. 2020): malicious updates times boost, after the attack.
+    boost: float = field(default=1.0, metadata={"gt": 0})
     params: Any = None
 
 

@@ -13,6 +13,7 @@ import ray
 import torch
 
 from fedray import seeding
+from fedray.attacks import runtime
 from fedray.client.train import evaluate, train_client
 from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
@@ -37,6 +38,7 @@ class Aggregator:
         m = self.scenario.model
         self._model = build_model(m.type, m.params, tuple(x.shape[1:]), num_classes)
         self._root = self._root_set() if self.scenario.defense.type == "fltrust" else None
+        self._malicious = runtime.adversary(self.scenario)
 
     def _root_set(self) -> ClientData:
         """FLTrust's clean root set: `defense.root_size` examples drawn once from the pooled
@@ -70,9 +72,13 @@ class Aggregator:
             np.zeros(0, np.int64), np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
         )
         batch = UpdateBatch.concat(list(batches)) if batches else empty
-        self.state, metrics = server_round(
-            self.state, batch, self.scenario, self._reference(round_)
-        )
+        batch, attack = runtime.attack_batch(self.scenario, batch, self._malicious, round_)
+        reference = self._reference(round_)
+        self.state, metrics = server_round(self.state, batch, self.scenario, reference)
+        metrics.update(attack)
+        if self.scenario.attack.type != "none" and "defense_selected_ids" in metrics:
+            kept = np.isin(metrics["defense_selected_ids"], self._malicious)
+            metrics["malicious_kept"] = int(kept.sum())
         if self.store is not None and "control_delta" in batch.extras:
             kept = batch.rows(~np.isin(batch.client_ids, metrics["rejected_ids"]))
             ray.get(self.store.add.remote(kept.client_ids, kept.extras["control_delta"]))
@@ -98,4 +104,10 @@ class Aggregator:
         acc, loss, n = evaluate(
             self._model, x, y, self.scenario.evaluation.batch_size, torch.device("cpu")
         )
-        return {"test_accuracy": acc, "test_loss": loss, "test_examples": n}
+        attack = runtime.attack_metrics(self.scenario, self._predict, x, y, tuple(x.shape[1:]))
+        return {"test_accuracy": acc, "test_loss": loss, "test_examples": n, **attack}
+
+    @torch.no_grad()
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        self._model.eval()
+        return self._model(torch.as_tensor(x)).argmax(1).numpy()

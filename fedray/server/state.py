@@ -40,6 +40,8 @@ def screen(batch: UpdateBatch, dim: int) -> tuple[np.ndarray, dict]:
             "rejected_empty": 0,
         }
     finite = np.isfinite(batch.deltas).all(axis=1)
+    for values in batch.extras.values():  # a NaN control variate would poison the server's c
+        finite &= np.isfinite(values.reshape(len(values), -1)).all(axis=1)
     has_data = batch.num_examples > 0
     keep = finite & has_data
     return keep, {
@@ -92,9 +94,20 @@ def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=Non
     ctx = ServerContext(aggregate, round_, scenario.federation.population, scenario.client.lr)
     strategy = scenario.strategy
     fn = lookup(STRATEGIES, strategy.name).fn
-    params, strategy_state, extra = fn(
-        state.params, kept, dict(state.strategy_state), strategy.params, ctx
-    )
+    try:
+        params, strategy_state, extra = fn(
+            state.params, kept, dict(state.strategy_state), strategy.params, ctx
+        )
+    except ValueError as exc:
+        if len(kept.client_ids) >= scenario.federation.clients_per_round:
+            raise  # validation checked a full cohort: this is not a short-round precondition
+        # Lost, empty or rejected clients left too few rows for the defense's precondition
+        # (Krum's n > 2f + 2, ...): the round applies nothing rather than ending the run.
+        return replace(state, round=round_), {
+            **metrics,
+            "defense_skipped": 1.0,
+            "defense_error": str(exc),
+        }
     params = _check_result(strategy.name, params, strategy_state, state.params.shape)
     defense_state = {"previous": log["vector"]} if "vector" in log else dict(state.defense_state)
     if log.get("selected") is not None:

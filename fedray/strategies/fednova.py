@@ -28,8 +28,10 @@ def fednova(
 ):
     tau = batch.extras["num_steps"].astype(np.float64)
     p = batch.num_examples / batch.num_examples.sum()
-    normalised = (batch.deltas / tau[:, None]).astype(np.float32)
     tau_eff = float((p * tau).sum())
-    delta = np.float32(tau_eff) * ctx.aggregate(normalised, p)
+    # Rows in delta units (delta_i * tau_eff / tau_i), so a defense's thresholds (norm bounds,
+    # clipping radii, FLTrust's reference) mean what they mean under FedAvg.
+    rows = (batch.deltas * (tau_eff / tau)[:, None]).astype(np.float32)
+    delta = ctx.aggregate(rows, p)
     new, state = server_opt.sgd(params, delta, state, cfg.server_lr)
     return new, state, {"tau_eff": tau_eff}

@@ -25,7 +25,7 @@ from fedray.types import UpdateBatch
 @dataclass(frozen=True)
 class QFFLParams:
     q: float = field(default=1.0, metadata={"min": 0})
-    lipschitz: float | None = None  # L; default 1 / client.lr, as in the paper
+    lipschitz: float | None = field(default=None, metadata={"gt": 0})  # L; default 1 / client.lr
 
 
 def qffl(params: np.ndarray, batch: UpdateBatch, state: dict, cfg: QFFLParams, ctx: ServerContext):
@@ -34,9 +34,10 @@ def qffl(params: np.ndarray, batch: UpdateBatch, state: dict, cfg: QFFLParams, c
     dw = -big_l * batch.deltas.astype(np.float64)  # L (w - w_k), since delta = w_k - w
     d = (loss**cfg.q)[:, None] * dw
     h = cfg.q * loss ** (cfg.q - 1) * np.square(dw).sum(axis=1) + big_l * loss**cfg.q
-    # sum_k D_k as n times the scenario's aggregate, so a robust rule can replace the mean
-    total = len(d) * ctx.aggregate(d.astype(np.float32), np.ones(len(d))).astype(np.float64)
-    new = params - (total / h.sum()).astype(np.float32)
+    # -sum_k D_k / sum_k h_k as the mean of rows n D_k / sum h in delta units (pointing where
+    # the clients moved), so a robust rule can replace the mean and its thresholds keep meaning.
+    rows = (-len(d) * d / h.sum()).astype(np.float32)
+    new = params + ctx.aggregate(rows, np.ones(len(d)))
     return new.astype(np.float32), state, {"qffl_h_sum": float(h.sum())}
 
 

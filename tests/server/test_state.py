@@ -111,3 +111,24 @@ def test_strategy_returning_nonfinite_params_is_an_error():
 
     with np.errstate(over="ignore"), pytest.raises(ValueError, match="finite"):
         server_round(state, batch(huge, [1]), cfg)
+
+
+def test_a_short_round_below_the_defense_precondition_applies_nothing():
+    scenario = load_scenario({"federation": {"population": 20, "clients_per_round": 8},
+                              "defense": {"type": "krum", "f": 2}})
+    params = np.zeros(D, np.float32)
+    short = batch(np.ones((5, D)), [1] * 5)  # 5 <= 2f + 2: three clients were lost this round
+
+    new, metrics = server_round(ServerState(0, params), short, scenario)
+
+    assert new.round == 1 and new.params.tobytes() == params.tobytes()
+    assert metrics["defense_skipped"] == 1.0 and "krum needs" in metrics["defense_error"]
+
+
+def test_a_nonfinite_control_variate_rejects_its_row():
+    rows = UpdateBatch(np.array([1, 2]), np.ones((2, D), np.float32), np.array([3, 3]),
+                       {"control_delta": np.array([[np.nan, 0, 0], [0, 0, 0]], np.float32)})
+
+    keep, counts = screen(rows, D)
+
+    assert keep.tolist() == [False, True] and counts["rejected_nonfinite"] == 1

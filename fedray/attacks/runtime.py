@@ -1,0 +1,101 @@
+"""The adversary inside a run: who it is, and what it does to data, updates and metrics.
+
+Pure functions over a scenario, called by the Worker (data poisoning), the Aggregator (the
+omniscient model attack, before screening and aggregation) and its evaluation (backdoor
+success rate, accuracy of the targeted class). Nothing here knows about Ray.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedray import seeding
+from fedray.attacks import DATA_ATTACKS, MODEL_ATTACKS, apply_trigger, is_active, malicious_clients
+from fedray.data.federation import ClientData
+from fedray.registry import is_plugin, lookup
+from fedray.types import UpdateBatch
+
+OMNISCIENT = {"alie", "ipm", "min_max", "min_sum"}  # need the round's honest updates
+
+
+def adversary(scenario) -> np.ndarray:
+    """The run's malicious client ids (sorted), fixed from the seed; empty without an attack."""
+    a = scenario.attack
+    if a.type == "none":
+        return np.zeros(0, np.int64)
+    share = a.count if a.count is not None else a.fraction
+    return malicious_clients(scenario.seed, scenario.federation.population, share)
+
+
+def active(scenario, round_: int) -> bool:
+    a = scenario.attack
+    return a.type != "none" and is_active(round_, a.start_round, a.every)
+
+
+def poison_data(
+    scenario, data: ClientData, client_id: int, round_: int, num_classes: int, input_shape
+):
+    """A malicious client's training data under the scenario's data attack (else unchanged)."""
+    a = scenario.attack
+    if a.type not in DATA_ATTACKS:
+        return data
+    rng = seeding.rng(scenario.seed, round_, client_id, seeding.ATTACK)
+    if a.type == "label_flip":
+        return ClientData(
+            data.x_train,
+            DATA_ATTACKS[a.type].fn(data.y_train, num_classes, a.params, rng),
+            data.x_test,
+            data.y_test,
+        )
+    x, y = DATA_ATTACKS[a.type].fn(
+        data.x_train, data.y_train, a.params, rng, input_shape, num_classes=num_classes
+    )
+    return ClientData(x, y, data.x_test, data.y_test)
+
+
+def attack_batch(
+    scenario, batch: UpdateBatch, malicious: np.ndarray, round_: int
+) -> tuple[UpdateBatch, dict]:
+    """Rewrite the malicious rows of a round's batch; return (batch, metrics).
+
+    The model attack sees the honest rows of the round (finite ones), as in the papers; then
+    every malicious row is multiplied by `attack.boost` (model replacement, Bagdasaryan et
+    al. 2020). Metrics: how many malicious clients took part, honest and malicious norms.
+    """
+    a = scenario.attack
+    bad = np.isin(batch.client_ids, malicious)
+    metrics = {"malicious_ids": batch.client_ids[bad].tolist(), "malicious_clients": int(bad.sum())}
+    if not bad.any() or not active(scenario, round_):
+        return batch, metrics
+    deltas = batch.deltas.copy()
+    honest = deltas[~bad]
+    honest = honest[np.isfinite(honest).all(axis=1)]
+    if a.type in MODEL_ATTACKS or is_plugin(a.type):
+        if not (a.type in OMNISCIENT and len(honest) == 0):  # nobody honest to imitate this round
+            rng = seeding.rng(scenario.seed, round_, 0, seeding.ATTACK)
+            deltas[bad] = lookup(MODEL_ATTACKS, a.type).fn(honest, deltas[bad], a.params, rng)
+    deltas[bad] *= np.float32(a.boost)
+    norms = np.linalg.norm(deltas.astype(np.float64), axis=1)
+    metrics.update(malicious_norm_mean=float(norms[bad].mean()))
+    if (~bad).any():
+        metrics["honest_norm_mean"] = float(norms[~bad].mean())
+    return UpdateBatch(
+        batch.client_ids, deltas.astype(np.float32), batch.num_examples, batch.extras
+    ), metrics
+
+
+def attack_metrics(scenario, predict, x_test: np.ndarray, y_test: np.ndarray, input_shape) -> dict:
+    """Backdoor success rate on the triggered test set, or the targeted class's accuracy.
+
+    `predict(x) -> labels`. Backdoor success counts the test examples whose true label is not
+    the target that the model, given the trigger, assigns to the target.
+    """
+    a = scenario.attack
+    if a.type == "backdoor":
+        keep = y_test != a.params.target
+        triggered = apply_trigger(x_test[keep], input_shape, a.params)
+        return {"backdoor_success": float((predict(triggered) == a.params.target).mean())}
+    if a.type == "label_flip" and a.params.source is not None:
+        keep = y_test == a.params.source
+        return {"target_accuracy": float((predict(x_test[keep]) == a.params.source).mean())}
+    return {}
