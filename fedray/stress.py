@@ -39,11 +39,32 @@ class Cell:
 
     @property
     def slug(self) -> str:
-        return ",".join(f"{p}={v}" for p, v in self.values).replace("/", "_")
+        return ",".join(f"{p}={label(v)}" for p, v in self.values).replace("/", "_")
+
+
+def label(value) -> str:
+    """A grid value as a short name: a whole section `{type: ipm, epsilon: 5}` -> `ipm(epsilon=5)`."""
+    if isinstance(value, dict):
+        name = str(value.get("type", value.get("name", "")))
+        rest = ",".join(f"{k}={v}" for k, v in value.items() if k not in ("type", "name"))
+        return f"{name}({rest})" if rest else name
+    return str(value)
+
+
+def split_values(text: str) -> list[str]:
+    """Split on commas outside braces and brackets, so a value may be a YAML mapping."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch in "{[") - (ch in "}]")
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [p.strip() for p in [*parts, text[start:]]]
 
 
 def parse_grid(specs: list[str]) -> list[tuple[str, list]]:
-    """`path=v1,v2` -> (path, [v1, v2]) with each value read as YAML."""
+    """`path=v1,v2` -> (path, [v1, v2]), each value read as YAML; a value may be a whole
+    section, `defense={type: krum, f: 2},{type: median}`, which replaces that section."""
     axes = []
     for spec in specs:
         path, sep, values = spec.partition("=")
@@ -52,7 +73,7 @@ def parse_grid(specs: list[str]) -> list[tuple[str, list]]:
                 [f"--grid {spec!r}: expected path=v1,v2,... e.g. defense.type=none,median"],
                 "stress",
             )
-        axes.append((path.strip(), [yaml.safe_load(v) for v in values.split(",")]))
+        axes.append((path.strip(), [yaml.safe_load(v) for v in split_values(values)]))
     return axes
 
 
@@ -142,7 +163,7 @@ def collect(out: Path, cells: list[Cell], seeds: list[int]) -> list[dict]:
             figures = {k: summary.get(k, last.get(k.replace("final_", ""))) for k in FIGURES}
             rows.append(
                 {
-                    **{p: str(v) for p, v in cell.values},
+                    **{p: label(v) for p, v in cell.values},
                     "seed": seed,
                     **figures,
                     "run_dir": str(run_dir),
