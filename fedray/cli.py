@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     stress.add_argument("--out", help="output directory (default: runs/stress-<name>)")
     stress.add_argument("--address", help="Ray cluster to join (default: local Ray)")
+    stress.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="runs at once, each with its own pool (fix resources.num_workers)",
+    )
     stress.add_argument("--no-progress", action="store_true")
     val = sub.add_parser("validate", help="check scenarios; exit 0, or 2 listing every problem")
     val.add_argument("scenarios", nargs="+")
@@ -124,6 +130,7 @@ def _stress(args) -> int:
             out=out,
             overrides=args.overrides,
             progress=False if args.no_progress else None,
+            parallel=args.parallel,
         )
     finally:
         if started:

@@ -102,16 +102,29 @@ def _sets(cell: Cell, seed: int) -> list[str]:
 
 
 def run_matrix(
-    scenario_path, axes, *, seeds: int = 1, out: Path, overrides=(), progress=None
+    scenario_path,
+    axes,
+    *,
+    seeds: int = 1,
+    out: Path,
+    overrides=(),
+    progress=None,
+    parallel: int = 1,
 ) -> pa.Table:
-    """Run every cell x seed not run yet; write the tables; return the per-cell table."""
-    import fedray
+    """Run every cell x seed not run yet; write the tables; return the per-cell table.
+
+    `parallel` runs go at once, each with its own worker pool: the scenario must then fix
+    `resources.num_workers` so that `parallel` pools fit in the cluster together.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from fedray.progress import Progress
 
     base = load_scenario(scenario_path, list(overrides))
     seed_list = [base.seed + i for i in range(seeds)]
     cells = expand(axes)
     validate(scenario_path, cells, seed_list, list(overrides))
+    _check_parallel(base, parallel)
     out.mkdir(parents=True, exist_ok=True)
     todo = [
         (c, s)
@@ -119,34 +132,49 @@ def run_matrix(
         for s in seed_list
         if not (_run_dir(out, c, s) / "summary.json").exists()
     ]
-    bar = Progress(
-        len(cells) * len(seed_list),
-        len(cells) * len(seed_list) - len(todo),
-        enabled=progress,
-        unit="run",
-    )
+    total = len(cells) * len(seed_list)
+    bar = Progress(total, total - len(todo), enabled=progress, unit="run")
     try:
-        for cell, seed in todo:
-            run_dir = _run_dir(out, cell, seed)
-            if run_dir.exists():  # an interrupted run: start it again from scratch
-                import shutil
-
-                shutil.rmtree(run_dir)
-            result = fedray.run(
-                scenario_path, [*overrides, *_sets(cell, seed)], out=run_dir, progress=False
-            )
-            bar.update(
-                {
-                    "round": result.summary["rounds"],
-                    "test_accuracy": result.summary["final_test_accuracy"],
-                }
-            )
+        with ThreadPoolExecutor(max_workers=parallel) as pool:  # Ray's driver API is thread-safe
+            for summary in pool.map(
+                lambda job: _run_one(scenario_path, overrides, out, *job), todo
+            ):
+                bar.update(
+                    {"round": summary["rounds"], "test_accuracy": summary["final_test_accuracy"]}
+                )
     finally:
         bar.close()
     runs = collect(out, cells, seed_list)
     table = summarize(runs, [p for p, _ in axes])
     write_outputs(out, runs, table, [p for p, _ in axes])
     return table
+
+
+def _check_parallel(base, parallel: int) -> None:
+    if parallel < 1:
+        raise ScenarioError([f"--parallel: must be >= 1 (got {parallel})"], "stress")
+    if parallel > 1 and base.resources.num_workers == "auto":
+        raise ScenarioError(
+            [
+                f"--parallel {parallel}: resources.num_workers is auto, so one run takes every free CPU; "
+                "set it (e.g. --set resources.num_workers=1) so the runs' pools fit side by side"
+            ],
+            "stress",
+        )
+
+
+def _run_one(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> dict:
+    import shutil
+
+    import fedray
+
+    run_dir = _run_dir(out, cell, seed)
+    if run_dir.exists():  # an interrupted run: start it again from scratch
+        shutil.rmtree(run_dir)
+    result = fedray.run(
+        scenario_path, [*overrides, *_sets(cell, seed)], out=run_dir, progress=False
+    )
+    return result.summary
 
 
 def _run_dir(out: Path, cell: Cell, seed: int) -> Path:

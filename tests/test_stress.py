@@ -74,3 +74,58 @@ def test_tiny_matrix_writes_its_tables_and_resumes_without_rerunning(ray_cluster
         out / "stress.md"
     ).read_text()
     assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_parallel_needs_a_fixed_pool_size(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(tiny()))
+
+    code = main(
+        [
+            "stress",
+            str(path),
+            "--grid",
+            "client.lr=0.1,0.2",
+            "--parallel",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+
+    assert code == 2 and "set it (e.g. --set resources.num_workers=1)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_give_the_same_results_as_one_at_a_time(ray_cluster, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            tiny(
+                rounds=2,
+                evaluation={"federated_clients": 0},
+                resources={"num_workers": 1, "num_cpus": 1},
+            )
+        )
+    )
+    grid = ["--grid", "client.lr=0.05,0.2"]
+
+    assert main(["stress", str(path), *grid, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "stress",
+                str(path),
+                *grid,
+                "--parallel",
+                "2",
+                "--out",
+                str(tmp_path / "b"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+
+    a, b = (pq.read_table(tmp_path / d / "stress_runs.parquet").to_pylist() for d in ("a", "b"))
+    assert [r["final_test_accuracy"] for r in a] == [r["final_test_accuracy"] for r in b]

@@ -114,8 +114,12 @@ def test_strategy_returning_nonfinite_params_is_an_error():
 
 
 def test_a_short_round_below_the_defense_precondition_applies_nothing():
-    scenario = load_scenario({"federation": {"population": 20, "clients_per_round": 8},
-                              "defense": {"type": "krum", "f": 2}})
+    scenario = load_scenario(
+        {
+            "federation": {"population": 20, "clients_per_round": 8},
+            "defense": {"type": "krum", "f": 2},
+        }
+    )
     params = np.zeros(D, np.float32)
     short = batch(np.ones((5, D)), [1] * 5)  # 5 <= 2f + 2: three clients were lost this round
 
@@ -126,8 +130,12 @@ def test_a_short_round_below_the_defense_precondition_applies_nothing():
 
 
 def test_a_nonfinite_control_variate_rejects_its_row():
-    rows = UpdateBatch(np.array([1, 2]), np.ones((2, D), np.float32), np.array([3, 3]),
-                       {"control_delta": np.array([[np.nan, 0, 0], [0, 0, 0]], np.float32)})
+    rows = UpdateBatch(
+        np.array([1, 2]),
+        np.ones((2, D), np.float32),
+        np.array([3, 3]),
+        {"control_delta": np.array([[np.nan, 0, 0], [0, 0, 0]], np.float32)},
+    )
 
     keep, counts = screen(rows, D)
 
