@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +30,9 @@ from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
 from fedray.server.client_state import ClientStateStore
 from fedray.server.state import ServerState
+
+
+_INIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,9 @@ def prepare(scenario: Scenario) -> Prepared:
     except Exception as exc:  # user loaders / partitioners, odd files: one line, not a traceback
         raise ScenarioError([f"data: {type(exc).__name__}: {exc}"], scenario.name) from None
     try:
-        with torch.random.fork_rng(devices=[]):  # never disturb the user's global torch state
+        # fork_rng + manual_seed touch torch's process-wide generator: the lock keeps runs
+        # started from several threads (fedray stress --parallel) from seeding each other's.
+        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seeding.rng(scenario.seed, purpose=seeding.INIT).integers(2**62)))
             model = build_model(
                 scenario.model.type,
