@@ -31,7 +31,6 @@ from fedray.server.aggregator import Aggregator
 from fedray.server.client_state import ClientStateStore
 from fedray.server.state import ServerState
 
-
 _INIT_LOCK = threading.Lock()
 
 
