@@ -6,12 +6,11 @@ Byzantium", ICML 2018.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from fedray.defenses.common import (
     Aggregated,
+    Assumed,
     RoundContext,
     check_inputs,
     column_blocks,
@@ -20,11 +19,7 @@ from fedray.defenses.common import (
 )
 from fedray.defenses.krum import pairwise_sq_distances
 
-
-@dataclass(frozen=True)
-class BulyanParams:
-    f: int | None = field(default=None, metadata={"min": 0})
-    fraction: float | None = field(default=None, metadata={"min": 0, "max": 1})
+BulyanParams = Assumed  # f or fraction, nothing else
 
 
 def iterated_krum(dist: np.ndarray, f: int, count: int) -> np.ndarray:

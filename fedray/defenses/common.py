@@ -55,6 +55,14 @@ class Aggregated:
     stats: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Assumed:
+    """How many of the aggregated rows a rule assumes malicious: `f`, or `fraction` of them."""
+
+    f: int | None = field(default=None, metadata={"min": 0})
+    fraction: float | None = field(default=None, metadata={"min": 0, "max": 1})
+
+
 def resolve_f(f: int | None, fraction: float | None, n: int) -> int:
     """Return the assumed malicious count: `f` if given, else floor(fraction * n), else 0."""
     if f is not None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from fedray.defenses.common import (
     Aggregated,
+    Assumed,
     RoundContext,
     check_inputs,
     column_blocks,
@@ -21,17 +22,11 @@ from fedray.defenses.common import (
 )
 from fedray.strategies.aggregate import weighted_mean
 
-
-@dataclass(frozen=True)
-class KrumParams:
-    f: int | None = field(default=None, metadata={"min": 0})
-    fraction: float | None = field(default=None, metadata={"min": 0, "max": 1})
+KrumParams = Assumed  # f or fraction, nothing else
 
 
 @dataclass(frozen=True)
-class MultiKrumParams:
-    f: int | None = field(default=None, metadata={"min": 0})
-    fraction: float | None = field(default=None, metadata={"min": 0, "max": 1})
+class MultiKrumParams(Assumed):
     m: int | None = field(default=None, metadata={"min": 1})  # None: n - f
 
 

@@ -9,12 +9,11 @@ them would hand an attacker a lever (claim 10^6 examples) that the median exists
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from fedray.defenses.common import (
     Aggregated,
+    Assumed,
     RoundContext,
     check_inputs,
     column_blocks,
@@ -23,11 +22,7 @@ from fedray.defenses.common import (
 )
 from fedray.registry import NoParams
 
-
-@dataclass(frozen=True)
-class TrimmedMeanParams:
-    f: int | None = field(default=None, metadata={"min": 0})
-    fraction: float | None = field(default=None, metadata={"min": 0, "max": 1})
+TrimmedMeanParams = Assumed  # f or fraction, nothing else
 
 
 def _coordinates(updates: np.ndarray, cols: slice) -> np.ndarray:
