@@ -57,11 +57,9 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     cohort = sample_clients(
         s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
     )
-    server = states = None
-    if h.store is not None:  # clients that keep variates get theirs and the server's
-        server, states = h.aggregator.server_message.remote(), h.store.get.remote(cohort)
+    server = h.aggregator.server_message.remote() if h.store is not None else None
     update_refs, records, failed = h.pool.train(
-        params_ref, round_, cohort, h.sizes(cohort), server, states
+        params_ref, round_, cohort, h.sizes(cohort), server, h.store
     )
     server = ray.get(h.aggregator.step.remote(round_, *update_refs))
     params_ref = h.aggregator.params.remote()

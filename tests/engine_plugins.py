@@ -34,3 +34,11 @@ class _CrashOnce(nn.Module):
 
 def crash_once_model(input_shape, num_classes, flag):
     return _CrashOnce(input_shape, num_classes, flag)
+
+
+def proximal_strategy(params, batch, state, cfg, ctx):
+    """A user strategy that asks its clients for a proximal term through `fn.client`."""
+    return params + ctx.aggregate(batch.deltas, batch.num_examples), state, {}
+
+
+proximal_strategy.client = lambda cfg: {"proximal_mu": float(cfg.get("mu", 0.1))}

@@ -23,5 +23,7 @@ def client_plan(scenario) -> ClientPlan:
     from fedray.strategies import STRATEGIES
 
     entry = lookup(STRATEGIES, scenario.strategy.name)
-    hints = entry.client(scenario.strategy.params) if hasattr(entry, "client") else {}
+    # A registered strategy's entry carries the hook; a plugin may set `fn.client = hook`.
+    hook = getattr(entry, "client", None) or getattr(entry.fn, "client", None)
+    hints = hook(scenario.strategy.params) if hook is not None else {}
     return ClientPlan(**{"proximal_mu": scenario.client.proximal_mu, **hints})

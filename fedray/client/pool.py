@@ -174,16 +174,18 @@ class WorkerPool:
         cohort: np.ndarray,
         sizes: np.ndarray,
         server=None,
-        states=None,
+        store=None,
     ):
         """Train the cohort; return (update refs for the Aggregator, client records, failed ids).
 
         Only the small records come back to the driver; the update batches stay in the
-        object store until the Aggregator reads them.
+        object store until the Aggregator reads them. With a client state store (SCAFFOLD),
+        each call carries the server's message and only its own share's variates.
         """
 
         def submit(actor, share):
             call = actor.train.options(num_returns=2)
+            states = store.get.remote(share) if store is not None else None
             return tuple(call.remote(params_ref, round_, share, server, states))
 
         done, failed = self._dispatch(submit, self.shares(cohort, sizes))
