@@ -12,7 +12,7 @@ from fedray.server.state import ServerState
 
 
 def save(out: Path, state: ServerState) -> Path:
-    """Write `checkpoints/round_XXXXXXX.npz` atomically; strategy state must be numpy arrays."""
+    """Write `checkpoints/round_<7-digit round>.npz` atomically; strategy state must be numpy arrays."""
     folder = out / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"round_{state.round:07d}.npz"

@@ -114,24 +114,24 @@ class SecureAggregation:
 
 
 @dataclass(frozen=True)
-class Privacy:
+class Reserved:
+    """A section whose capability is not built yet: it takes `type: none` only."""
+
     __tag__: ClassVar = ("type", OFF)
     type: str = "none"
     params: Any = None
 
 
-@dataclass(frozen=True)
-class System:
-    __tag__: ClassVar = ("type", OFF)
-    type: str = "none"
-    params: Any = None
+class Privacy(Reserved):
+    pass
 
 
-@dataclass(frozen=True)
-class Compression:
-    __tag__: ClassVar = ("type", OFF)
-    type: str = "none"
-    params: Any = None
+class System(Reserved):
+    pass
+
+
+class Compression(Reserved):
+    pass
 
 
 @dataclass(frozen=True)
