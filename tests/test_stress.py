@@ -1,5 +1,7 @@
 """`fedray stress`: a tiny matrix through the CLI, its tables, and resuming it."""
 
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -129,3 +131,20 @@ def test_two_runs_at_once_give_the_same_results_as_one_at_a_time(ray_cluster, tm
 
     a, b = (pq.read_table(tmp_path / d / "stress_runs.parquet").to_pylist() for d in ("a", "b"))
     assert [r["final_test_accuracy"] for r in a] == [r["final_test_accuracy"] for r in b]
+
+
+def test_the_issue_s_own_example_grid_validates():
+    from fedray.stress import validate
+
+    axes = parse_grid(
+        [
+            "attack.type=none,sign_flip,alie",
+            "defense.type=none,median,krum",
+            "attack.fraction=0.1,0.2",
+        ]
+    )
+
+    root = Path(__file__).resolve().parent.parent
+    validate(
+        root / "scenarios" / "stress_digits.yaml", expand(axes), [0, 1, 2], []
+    )  # raises on a problem

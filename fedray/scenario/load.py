@@ -207,13 +207,8 @@ def _check_strategy(s: Scenario, problems: Problems) -> None:
 
 def _check_attack(s: Scenario, problems: Problems) -> None:
     a = s.attack
-    if a.type == "none" and (0 < a.fraction <= 1 or a.count):
-        problems.add(
-            "attack.fraction",
-            "malicious clients without an attack",
-            a.fraction,
-            "0 with attack.type: none",
-        )
+    # type none with a fraction is allowed: a stress grid sweeps attack.type over "none"
+    # while keeping the share, and "none" plainly means nobody attacks.
     if a.type != "none" and a.fraction == 0 and not a.count:
         problems.add(
             "attack.fraction",
