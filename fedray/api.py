@@ -16,6 +16,7 @@ import torch
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from fedray import checkpoint, seeding
+from fedray.attacks import runtime
 from fedray.baseline import centralized_curve
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool, check_free, plan_pool
@@ -75,6 +76,10 @@ def prepare(scenario: Scenario) -> Prepared:
             )
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ScenarioError([f"model.type: {exc}"], scenario.name) from None
+    try:
+        runtime.check(scenario, federation.num_classes, federation.input_shape)
+    except ValueError as exc:
+        raise ScenarioError([f"attack: {exc}"], scenario.name) from None
     return Prepared(federation, flatten(model))
 
 
@@ -267,7 +272,8 @@ def _execute(
                 )
             )
         bar = Progress(scenario.rounds, state.round, enabled=progress)
-        handles = Handles(scenario, pool, aggregator, federation.sizes, store)
+        malicious = frozenset(runtime.adversary(scenario).tolist())
+        handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious)
         run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = ray.get(aggregator.params.remote())
     finally:

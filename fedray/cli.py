@@ -155,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fedray: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; resume with fedray run --resume <output dir>", file=sys.stderr)
+        again = (
+            "run the same fedray stress command"
+            if args.command == "stress"
+            else ("resume with fedray run --resume <output dir>")
+        )
+        print(f"interrupted; {again}", file=sys.stderr)
         return 130
 
 

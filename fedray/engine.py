@@ -26,6 +26,7 @@ class Handles:
     aggregator: object  # Ray handle to server.aggregator.Aggregator
     sizes: Callable[[np.ndarray], np.ndarray]
     store: object = None  # Ray handle to server.client_state.ClientStateStore (SCAFFOLD)
+    malicious: frozenset = frozenset()  # the adversary's client ids, fixed for the run
 
 
 def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
@@ -65,7 +66,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     params_ref = h.aggregator.params.remote()
     rejected = set(server.pop("rejected_ids", []))
     selected = server.pop("defense_selected_ids", None)
-    malicious = set(server.pop("malicious_ids", []))
+    server.pop("malicious_ids", None)
     if selected is not None:  # a selecting defense (Krum, Bulyan): who made it into the aggregate
         server["defense_kept"] = len(selected)
     for rec in records:
@@ -74,7 +75,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         if selected is not None:
             rec["kept"] = rec["client_id"] in set(selected)
         if h.scenario.attack.type != "none":
-            rec["malicious"] = rec["client_id"] in malicious
+            rec["malicious"] = rec["client_id"] in h.malicious
     records += [{"client_id": c, "round": round_, "status": "failed"} for c in failed]
     trained = [r for r in records if r["status"] in ("trained", "rejected")]
     row = {

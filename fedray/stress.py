@@ -73,7 +73,16 @@ def parse_grid(specs: list[str]) -> list[tuple[str, list]]:
                 [f"--grid {spec!r}: expected path=v1,v2,... e.g. defense.type=none,median"],
                 "stress",
             )
-        axes.append((path.strip(), [yaml.safe_load(v) for v in split_values(values)]))
+        if path.strip() == "seed":
+            raise ScenarioError(
+                ["--grid seed=...: seeds come from --seeds N (seed, seed+1, ...)"], "stress"
+            )
+        try:
+            axes.append((path.strip(), [yaml.safe_load(v) for v in split_values(values)]))
+        except yaml.YAMLError as exc:
+            raise ScenarioError(
+                [f"--grid {spec!r}: a value is not valid YAML ({exc.problem})"], "stress"
+            ) from None
     return axes
 
 
@@ -85,12 +94,15 @@ def expand(axes: list[tuple[str, list]]) -> list[Cell]:
 
 
 def validate(scenario_path, cells: list[Cell], seeds: list[int], overrides: list[str]) -> None:
-    """Load every combination; raise one ScenarioError listing every problem found."""
+    """Load and prepare every combination (data and model built, attack tried); raise one
+    ScenarioError listing every problem found."""
+    from fedray.api import prepare
+
     problems = []
     for cell in cells:
         for seed in seeds:
             try:
-                load_scenario(scenario_path, [*overrides, *_sets(cell, seed)])
+                prepare(load_scenario(scenario_path, [*overrides, *_sets(cell, seed)]))
             except ScenarioError as exc:
                 problems += [f"[{cell.slug}, seed={seed}] {p}" for p in exc.problems]
     if problems:
@@ -127,10 +139,7 @@ def run_matrix(
     _check_parallel(base, parallel)
     out.mkdir(parents=True, exist_ok=True)
     todo = [
-        (c, s)
-        for c in cells
-        for s in seed_list
-        if not (_run_dir(out, c, s) / "summary.json").exists()
+        (c, s) for c in cells for s in seed_list if not _done(scenario_path, overrides, out, c, s)
     ]
     total = len(cells) * len(seed_list)
     bar = Progress(total, total - len(todo), enabled=progress, unit="run")
@@ -148,6 +157,18 @@ def run_matrix(
     table = summarize(runs, [p for p, _ in axes])
     write_outputs(out, runs, table, [p for p, _ in axes])
     return table
+
+
+def _done(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> bool:
+    """A run counts as done if it finished with exactly the scenario it would run now; a run
+    left by another --set or an edited scenario file is redone, never reused."""
+    from fedray.scenario import to_yaml
+
+    run_dir = _run_dir(out, cell, seed)
+    if not (run_dir / "summary.json").exists():
+        return False
+    now = to_yaml(load_scenario(scenario_path, [*overrides, *_sets(cell, seed)]))
+    return (run_dir / "scenario.yaml").read_text() == now
 
 
 def _check_parallel(base, parallel: int) -> None:

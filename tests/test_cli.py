@@ -132,3 +132,26 @@ def test_run_refuses_a_scenario_and_resume_together(tmp_path, capsys):
     code = main(["run", write(tmp_path, tiny()), "--resume", str(tmp_path)])
 
     assert code == 2 and "not both" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "attack, fragment",
+    [
+        (
+            {"type": "backdoor", "fraction": 0.2, "target": 12},
+            "attack.target must be a class in [0, 10)",
+        ),
+        (
+            {"type": "label_flip", "fraction": 0.2, "source": 1},
+            "set both attack.source and attack.target",
+        ),
+        (
+            {"type": "sign_flip", "fraction": 0.2, "count": 3},
+            "give attack.fraction or attack.count, not both",
+        ),
+    ],
+)
+def test_bad_attack_parameters_are_caught_by_validate(tmp_path, capsys, attack, fragment):
+    code = main(["validate", write(tmp_path, tiny(attack=attack))])
+
+    assert code == 2 and fragment in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """`fedray stress`: a tiny matrix through the CLI, its tables, and resuming it."""
 
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -18,6 +19,22 @@ def test_grid_values_are_yaml_and_the_matrix_is_their_product():
 
     assert axes[1] == ("client.lr", [0.1, 0.2, 0.3])
     assert len(cells) == 6 and cells[0].slug == "defense.type=none,client.lr=0.1"
+
+
+@pytest.mark.parametrize(
+    "grid, fragment",
+    [
+        ("seed=0,1", "seeds come from --seeds"),
+        ("defense={type: krum", "not valid YAML"),
+    ],
+)
+def test_bad_grid_axes_are_one_line_errors(tmp_path, capsys, grid, fragment):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(tiny()))
+
+    code = main(["stress", str(path), "--grid", grid, "--out", str(tmp_path / "out")])
+
+    assert code == 2 and fragment in capsys.readouterr().err
 
 
 def test_every_bad_cell_is_reported_before_anything_runs(tmp_path, capsys):
@@ -76,6 +93,10 @@ def test_tiny_matrix_writes_its_tables_and_resumes_without_rerunning(ray_cluster
         out / "stress.md"
     ).read_text()
     assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+
+    assert main([*args, "--set", "rounds=3"]) == 0  # another experiment: every run is redone
+    assert all(p.stat().st_mtime_ns != stamps[p] for p in stamps)
+    assert {json.loads(p.read_text())["rounds"] for p in stamps} == {3}
 
 
 def test_parallel_needs_a_fixed_pool_size(tmp_path, capsys):

@@ -73,7 +73,10 @@ def attack_batch(
     if a.type in MODEL_ATTACKS or is_plugin(a.type):
         if not (a.type in OMNISCIENT and len(honest) == 0):  # nobody honest to imitate this round
             rng = seeding.rng(scenario.seed, round_, 0, seeding.ATTACK)
-            deltas[bad] = lookup(MODEL_ATTACKS, a.type).fn(honest, deltas[bad], a.params, rng)
+            try:
+                deltas[bad] = lookup(MODEL_ATTACKS, a.type).fn(honest, deltas[bad], a.params, rng)
+            except ValueError as exc:  # e.g. ALIE's z is undefined with a malicious majority
+                metrics.update(attack_skipped=1.0, attack_error=str(exc))
     deltas[bad] *= np.float32(a.boost)
     norms = np.linalg.norm(deltas.astype(np.float64), axis=1)
     metrics.update(malicious_norm_mean=float(norms[bad].mean()))
@@ -82,6 +85,21 @@ def attack_batch(
     return UpdateBatch(
         batch.client_ids, deltas.astype(np.float32), batch.num_examples, batch.extras
     ), metrics
+
+
+def check(scenario, num_classes: int, input_shape) -> None:
+    """Try the data attack on a two-example batch so bad parameters (a target label the data
+    does not have, a trigger larger than the image) fail before any actor starts."""
+    a = scenario.attack
+    if a.type not in DATA_ATTACKS:
+        return
+    rng = np.random.default_rng(0)
+    y = np.arange(2) % num_classes
+    if a.type == "label_flip":
+        DATA_ATTACKS[a.type].fn(y, num_classes, a.params, rng)
+    else:
+        x = np.zeros((2, *input_shape), np.float32)
+        DATA_ATTACKS[a.type].fn(x, y, a.params, rng, input_shape, num_classes=num_classes)
 
 
 def attack_metrics(scenario, predict, x_test: np.ndarray, y_test: np.ndarray, input_shape) -> dict:

@@ -209,6 +209,10 @@ def _check_attack(s: Scenario, problems: Problems) -> None:
     a = s.attack
     # type none with a fraction is allowed: a stress grid sweeps attack.type over "none"
     # while keeping the share, and "none" plainly means nobody attacks.
+    if a.count is not None and a.fraction > 0:
+        problems.add(
+            "attack.count", "give attack.fraction or attack.count, not both", a.count, "one of them"
+        )
     if a.type != "none" and a.fraction == 0 and not a.count:
         problems.add(
             "attack.fraction",

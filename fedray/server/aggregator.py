@@ -76,7 +76,7 @@ class Aggregator:
         reference = self._reference(round_)
         self.state, metrics = server_round(self.state, batch, self.scenario, reference)
         metrics.update(attack)
-        if self.scenario.attack.type != "none" and "defense_selected_ids" in metrics:
+        if runtime.active(self.scenario, round_) and "defense_selected_ids" in metrics:
             kept = np.isin(metrics["defense_selected_ids"], self._malicious)
             metrics["malicious_kept"] = int(kept.sum())
         if self.store is not None and "control_delta" in batch.extras:

@@ -112,3 +112,15 @@ def test_attack_metrics_against_a_constant_predictor(attack, key):
     # backdoor: 5 test rows are not the target 2; all are predicted 2 -> success 1.0
     # label flip: the 3 rows of source class 1 are predicted 2 -> accuracy 0.0
     assert got == {key: 1.0 if key == "backdoor_success" else 0.0}
+
+
+def test_an_attack_that_cannot_run_this_round_leaves_the_rows_and_says_so():
+    s = scenario(type="alie", count=8)  # a cohort of 10 with 8 malicious: ALIE's z is undefined
+    bad = adversary(s)
+    honest = [c for c in range(20) if c not in bad][:2]
+    batch = cohort(sorted(set(bad.tolist()) | set(honest)))
+
+    out, metrics = attack_batch(s, batch, bad, round_=1)
+
+    assert metrics["attack_skipped"] == 1.0 and "alie" in metrics["attack_error"].lower()
+    assert np.array_equal(out.deltas, batch.deltas)
