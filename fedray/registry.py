@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,3 +57,30 @@ def lookup(registry: dict[str, Entry], name: str) -> Entry:
     if name not in registry:
         raise KeyError(f"unknown name {name!r}; expected one of: {', '.join(sorted(registry))}")
     return registry[name]
+
+
+# Bounds a parameter dataclass field may carry in its metadata, and how each reads.
+BOUNDS = {
+    "min": (operator.ge, ">="),
+    "max": (operator.le, "<="),
+    "gt": (operator.gt, ">"),
+    "lt": (operator.lt, "<"),
+}
+
+
+def bound_problems(params: object, section: str) -> list[str]:
+    """Each field of a parameter dataclass that is not finite or breaks its metadata bounds,
+    as `section.field must be >= 0, got -1`. The scenario loader checks the same bounds;
+    this catches parameters built in Python."""
+    problems = []
+    for spec in dataclasses.fields(params):
+        value = getattr(params, spec.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{section}.{spec.name} must be finite, got {value}")
+            continue
+        for key, (holds, text) in BOUNDS.items():
+            if value is not None and key in spec.metadata and not holds(value, spec.metadata[key]):
+                problems.append(
+                    f"{section}.{spec.name} must be {text} {spec.metadata[key]}, got {value}"
+                )
+    return problems

@@ -7,20 +7,10 @@ updates (trained honestly, or on poisoned data), and the result replaces the mal
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import operator
-
 import numpy as np
 
 from fedray.defenses.common import column_blocks, row_blocks
-
-_BOUNDS = {
-    "min": (operator.ge, ">="),
-    "max": (operator.le, "<="),
-    "gt": (operator.gt, ">"),
-    "lt": (operator.lt, "<"),
-}
+from fedray.registry import bound_problems
 
 
 def check_params(name: str, params: object, expected: type) -> None:
@@ -33,17 +23,7 @@ def check_params(name: str, params: object, expected: type) -> None:
             f"{name} needs {expected.__name__} parameters; got {type(params).__name__}: "
             f"build them with {expected.__name__}(**params)"
         )
-    problems = []
-    for spec in dataclasses.fields(params):
-        value = getattr(params, spec.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            problems.append(f"attack.{spec.name} must be finite, got {value}")
-            continue
-        for key, (holds, text) in _BOUNDS.items():
-            if value is not None and key in spec.metadata and not holds(value, spec.metadata[key]):
-                problems.append(
-                    f"attack.{spec.name} must be {text} {spec.metadata[key]}, got {value}"
-                )
+    problems = bound_problems(params, "attack")
     if problems:
         raise ValueError(f"{name}: " + "; ".join(problems))
 

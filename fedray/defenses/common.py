@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fedray.registry import bound_problems
+
 # Scratch space per block: 2^25 float64 values (256 MiB) bounds every temporary copy.
 BLOCK_VALUES = 2**25
-
-_BOUNDS = {"min": (operator.ge, ">="), "max": (operator.le, "<="), "gt": (operator.gt, ">")}
 
 FIX_F = "lower defense.f / defense.fraction or raise federation.clients_per_round"
 
@@ -84,14 +83,7 @@ def check_params(name: str, params: object) -> None:
 
     The scenario loader checks the same bounds; this catches parameters built in Python.
     """
-    problems = []
-    for spec in dataclasses.fields(params):
-        value = getattr(params, spec.name)
-        for key, (holds, text) in _BOUNDS.items():
-            if value is not None and key in spec.metadata and not holds(value, spec.metadata[key]):
-                problems.append(
-                    f"defense.{spec.name} must be {text} {spec.metadata[key]}, got {value}"
-                )
+    problems = bound_problems(params, "defense")
     if problems:
         raise ValueError(f"{name}: " + "; ".join(problems))
 

@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from fedray.registry import is_plugin, load_plugin
+from fedray.registry import BOUNDS, is_plugin, load_plugin
 
 MISSING = object()
 
@@ -113,15 +113,9 @@ def _check_bounds(field: dataclasses.Field, value: Any, path: str, problems: Pro
     meta = field.metadata
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
-    checks = [
-        ("min", lambda b: value >= b, ">= {}"),
-        ("max", lambda b: value <= b, "<= {}"),
-        ("gt", lambda b: value > b, "> {}"),
-        ("lt", lambda b: value < b, "< {}"),
-    ]
-    for key, holds, text in checks:
-        if key in meta and not holds(meta[key]):
-            problems.add(path, "out of range", value, text.format(meta[key]))
+    for key, (holds, text) in BOUNDS.items():
+        if key in meta and not holds(value, meta[key]):
+            problems.add(path, "out of range", value, f"{text} {meta[key]}")
 
 
 def unknown_key(path: str, key: str, known: list[str], problems: Problems) -> None:
