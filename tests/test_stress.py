@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from fedray.cli import main
 from fedray.stress import expand, parse_grid
 from tests.factories import tiny
+from tests.test_cli import write
 
 
 def test_grid_values_are_yaml_and_the_matrix_is_their_product():
@@ -29,8 +29,7 @@ def test_grid_values_are_yaml_and_the_matrix_is_their_product():
     ],
 )
 def test_bad_grid_axes_are_one_line_errors(tmp_path, capsys, grid, fragment):
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(tiny()))
+    path = write(tmp_path, tiny())
 
     code = main(["stress", str(path), "--grid", grid, "--out", str(tmp_path / "out")])
 
@@ -38,8 +37,7 @@ def test_bad_grid_axes_are_one_line_errors(tmp_path, capsys, grid, fragment):
 
 
 def test_every_bad_cell_is_reported_before_anything_runs(tmp_path, capsys):
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(tiny()))
+    path = write(tmp_path, tiny())
 
     code = main(
         [
@@ -63,8 +61,7 @@ def test_every_bad_cell_is_reported_before_anything_runs(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tiny_matrix_writes_its_tables_and_resumes_without_rerunning(ray_cluster, tmp_path, capsys):
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(tiny(rounds=2, evaluation={"federated_clients": 0})))
+    path = write(tmp_path, tiny(rounds=2, evaluation={"federated_clients": 0}))
     out = tmp_path / "out"
     args = [
         "stress",
@@ -100,8 +97,7 @@ def test_tiny_matrix_writes_its_tables_and_resumes_without_rerunning(ray_cluster
 
 
 def test_parallel_needs_a_fixed_pool_size(tmp_path, capsys):
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(tiny()))
+    path = write(tmp_path, tiny())
 
     code = main(
         [
@@ -121,16 +117,10 @@ def test_parallel_needs_a_fixed_pool_size(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_two_runs_at_once_give_the_same_results_as_one_at_a_time(ray_cluster, tmp_path):
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            tiny(
-                rounds=2,
-                evaluation={"federated_clients": 0},
-                resources={"num_workers": 1, "num_cpus": 1},
-            )
-        )
+    scenario = tiny(
+        rounds=2, evaluation={"federated_clients": 0}, resources={"num_workers": 1, "num_cpus": 1}
     )
+    path = write(tmp_path, scenario)
     grid = ["--grid", "client.lr=0.05,0.2"]
 
     assert main(["stress", str(path), *grid, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
