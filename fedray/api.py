@@ -207,7 +207,7 @@ def _plan(scenario: Scenario, patience: float = 30.0) -> PoolPlan:
         raise ScenarioError([f"resources: {exc}"], scenario.name) from None
 
 
-def _start(scenario: Scenario, plan: PoolPlan, state: ServerState):
+def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes):
     """Start the workers and the Aggregator and wait until each has built its model and data.
 
     Returns (pool, aggregator, client state store or None, placement, seconds). On failure
@@ -217,7 +217,7 @@ def _start(scenario: Scenario, plan: PoolPlan, state: ServerState):
     started = time.perf_counter()
     pool = WorkerPool(plain, plan, scenario.resources)
     store = None
-    if client_plan(scenario).control_variates:
+    if client_plan(scenario, sizes).control_variates:
         store = (
             ray.remote(ClientStateStore)
             .options(num_cpus=0)
@@ -260,7 +260,8 @@ def _execute(
     state = (
         resume_state if resuming and resume_state.round else ServerState(0, prepared.initial_params)
     )
-    pool, aggregator, store, placement, startup_seconds = _start(scenario, plan, state)
+    sizes = prepared.federation.sizes
+    pool, aggregator, store, placement, startup_seconds = _start(scenario, plan, state, sizes)
     output = bar = None
     try:
         output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
@@ -273,8 +274,9 @@ def _execute(
             )
         bar = Progress(scenario.rounds, state.round, enabled=progress)
         malicious = frozenset(runtime.adversary(scenario).tolist())
-        handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious)
-        run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
+        local_z = client_plan(scenario, sizes).dp_noise_multiplier
+        handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious, local_z)
+        stopped = run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = ray.get(aggregator.params.remote())
     finally:
         if bar is not None:
@@ -295,6 +297,7 @@ def _execute(
         "seed": scenario.seed,
         "dataset": scenario.data.dataset,
         "generated": scenario.data.dataset in GENERATED,
+        **stopped,
     }
     history, summary = output.finish(final, extra)
     return RunResult(history, final, out_dir, summary)

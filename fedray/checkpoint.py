@@ -1,5 +1,5 @@
 """Checkpoints: the server state after a round (parameters, strategy and defense state, the
-clients' persisted variates), as an .npz under `DIR/checkpoints/`."""
+clients' persisted variates, the privacy ledger), as an .npz under `DIR/checkpoints/`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def save(out: Path, state: ServerState) -> Path:
     tmp = folder / f".{path.name}.tmp"
     arrays = {f"strategy/{k}": np.asarray(v) for k, v in state.strategy_state.items()}
     arrays.update({f"defense/{k}": np.asarray(v) for k, v in state.defense_state.items()})
+    arrays.update({f"privacy/{k}": np.asarray(v) for k, v in state.privacy_state.items()})
     if state.client_states is not None:
         arrays["clients/ids"], arrays["clients/values"] = state.client_states
     with open(tmp, "wb") as fh:
@@ -45,4 +46,5 @@ def load(path: Path) -> ServerState:
             group("strategy"),
             group("defense"),
             clients,
+            group("privacy"),
         )

@@ -7,6 +7,7 @@ federated on sampled clients) -> record -> checkpoint
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ import numpy as np
 import ray
 
 from fedray import seeding
+
+log = logging.getLogger("fedray")
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Handles:
     sizes: Callable[[np.ndarray], np.ndarray]
     store: object = None  # Ray handle to server.client_state.ClientStateStore (SCAFFOLD)
     malicious: frozenset = frozenset()  # the adversary's client ids, fixed for the run
+    local_z: float = 0.0  # local DP-SGD's noise multiplier (privacy.mode: local)
 
 
 def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
@@ -59,10 +63,13 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
     )
     server = h.aggregator.server_message.remote() if h.store is not None else None
-    update_refs, records, failed = h.pool.train(
+    update_refs, records, failed, holders = h.pool.train(
         params_ref, round_, cohort, h.sizes(cohort), server, h.store
     )
-    server = ray.get(h.aggregator.step.remote(round_, *update_refs))
+    if s.secure_aggregation.protocol == "none":
+        server = ray.get(h.aggregator.step.remote(round_, *update_refs))
+    else:
+        server = secure_step(h, round_, cohort, update_refs, holders, records)
     params_ref = h.aggregator.params.remote()
     rejected = set(server.pop("rejected_ids", []))
     selected = server.pop("defense_selected_ids", None)
@@ -98,8 +105,77 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         summary, accuracies = summarize_federated_eval(h.pool.evaluate(params_ref, ids))
         row.update(summary)
         histograms["federated_eval/client_accuracy"] = accuracies
+    if s.privacy.mode == "local":
+        row.update(ray.get(h.aggregator.account_local.remote(*_local_steps(trained))))
     row["wall_seconds"] = time.perf_counter() - start
     return row, records, histograms, params_ref
+
+
+def _local_steps(trained: list[dict]) -> tuple[list, list, list, list]:
+    """(ids, z, q, steps) of the clients that ran DP-SGD this round."""
+    rows = [r for r in trained if "dp_steps" in r]
+    return tuple(
+        [r[k] for r in rows]
+        for k in ("client_id", "dp_noise_multiplier", "dp_sample_rate", "dp_steps")
+    )
+
+
+def budget_exceeded(h: Handles, round_: int) -> float | None:
+    """The epsilon round `round_` would bring the run to, when that is over the budget."""
+    p = h.scenario.privacy
+    budget = p.budget if p.budget is not None else p.target_epsilon
+    if p.mode == "none" or budget is None:
+        return None
+    planned = None
+    if p.mode == "local":
+        s = h.scenario
+        cohort = sample_clients(
+            s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
+        )
+        q = [min(1.0, s.client.batch_size / n) if n else 0.0 for n in h.sizes(cohort)]
+        steps = [s.client.epochs * round(1 / r) if r else 0 for r in q]
+        planned = (cohort.tolist(), [h.local_z] * len(q), q, steps)
+    projected = ray.get(h.aggregator.privacy_projection.remote(planned))
+    return projected if projected > budget * (1 + 1e-9) else None
+
+
+def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) -> dict:
+    """Run the secure-aggregation protocol for a trained cohort, then apply the round.
+
+    Stages (Bonawitz et al. 2017): public keys -> encrypted key shares -> masked inputs ->
+    unmasking shares. Each stage is one call per worker that holds clients, whose replies
+    go to the Aggregator by reference; what the Aggregator sends back is split per worker.
+    A worker lost mid-protocol takes its clients with it: they count as dropouts.
+    """
+    agg = h.aggregator
+    groups = [ids for _, ids in holders]
+    ray.get(agg.secagg_begin.remote(round_, cohort))
+    replies = [[ref] for ref in advert_refs]
+    for stage, worker_call in (
+        ("secagg_keys", "secagg_share"),
+        ("secagg_shares", "secagg_mask"),
+        ("secagg_masked", "secagg_unmask"),
+    ):
+        out = getattr(agg, stage).options(num_returns=max(len(groups), 1)).remote(groups, *replies)
+        messages = [out] if len(groups) <= 1 else out
+        replies = [
+            [getattr(h.pool.actors[w], worker_call).remote(round_, m)]
+            for (w, _), m in zip(holders, messages)
+        ]
+    server = ray.get(agg.secagg_step.remote(round_, *replies))
+    stats = {}
+    for ref in h.pool.call(holders, "secagg_finish", round_):
+        try:
+            stats.update(ray.get(ref[0]))
+        except ray.exceptions.RayActorError:
+            pass
+    for rec in records:
+        rec.update(stats.get(rec["client_id"], {}))
+    trained = [stats[r["client_id"]] for r in records if r["client_id"] in stats]
+    for key in ("secagg_bytes_up", "secagg_bytes_down", "secagg_seconds"):
+        if trained:
+            server[f"{key}_mean"] = float(np.mean([t[key] for t in trained]))
+    return server
 
 
 def _train_summary(trained: list[dict]) -> dict:
@@ -123,13 +199,35 @@ def _train_summary(trained: list[dict]) -> dict:
     }
 
 
-def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> None:
-    """Play rounds `first_round..scenario.rounds`, recording and checkpointing as they finish."""
+def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> dict:
+    """Play rounds `first_round..scenario.rounds`, recording and checkpointing as they finish.
+
+    Returns {} or, when the privacy budget stopped the run early, where and why."""
     s = h.scenario
     every = s.output.checkpoint_every
+    warned = False
     for round_ in range(first_round, s.rounds + 1):
+        over = budget_exceeded(h, round_)
+        if over is not None and s.privacy.on_budget == "stop":
+            log.warning("privacy budget: round %d would reach epsilon %.3f; stopping", round_, over)
+            if round_ > first_round:
+                output.checkpoint(ray.get(h.aggregator.server_state.remote()))
+            return {
+                "stopped_at_round": round_ - 1,
+                "stop_reason": f"privacy budget: round {round_} would reach epsilon {over:.4g}",
+            }
+        if over is not None and not warned:
+            log.warning(
+                "privacy budget: round %d reaches epsilon %.3f; going on (on_budget: warn)",
+                round_,
+                over,
+            )
+            warned = True
         row, records, histograms, params_ref = play_round(h, round_, params_ref)
+        if over is not None:
+            row["privacy_budget_exceeded"] = 1.0
         output.record(row, records, histograms)
         if (every and round_ % every == 0) or round_ == s.rounds:
             output.checkpoint(ray.get(h.aggregator.server_state.remote()))
         progress.update(row)
+    return {}

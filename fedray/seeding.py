@@ -23,6 +23,10 @@ SIZE = 9  # a synthetic client's number of examples
 DEFENSE = 10  # randomness inside the aggregation rule (bucketing), per round
 ROOT = 11  # the server's clean root set (FLTrust): its sample once, its batch order per round
 ATTACK = 12  # the adversary: its fixed set of malicious clients once per run, its draws per round
+SECAGG = 13  # secure aggregation's buckets and neighbour graph, per round
+QUANTIZE = 14  # a client's stochastic rounding before masking, per round and client
+DROPOUT = 15  # the stage at which a client goes silent in the protocol, per round and client
+PRIVACY = 16  # differential privacy's noise: the server's per round, a client's per round
 
 NO_ROUND = 0  # rounds count from 1, so 0 names per-run streams
 NO_CLIENT = 0

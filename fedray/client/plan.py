@@ -15,10 +15,14 @@ class ClientPlan:
     proximal_mu: float = 0.0  # FedProx: mu/2 ||w - w_global||^2
     control_variates: bool = False  # SCAFFOLD: correct each step by (c - c_i)
     initial_loss: bool = False  # q-FFL: report F_k(w_global) before training
+    # Local DP-SGD (privacy.mode: local): per-example clipping norm and noise multiplier.
+    dp_max_grad_norm: float = 0.0  # 0: plain SGD
+    dp_noise_multiplier: float = 0.0
 
 
-def client_plan(scenario) -> ClientPlan:
-    """Merge the `client` section with what the chosen strategy asks of clients."""
+def client_plan(scenario, sizes=None) -> ClientPlan:
+    """Merge the `client` section with what the chosen strategy asks of clients and what
+    local DP-SGD needs (`sizes(ids)`: training examples per client, to calibrate z)."""
     from fedray.registry import lookup
     from fedray.strategies import STRATEGIES
 
@@ -26,4 +30,40 @@ def client_plan(scenario) -> ClientPlan:
     # A registered strategy's entry carries the hook; a plugin may set `fn.client = hook`.
     hook = getattr(entry, "client", None) or getattr(entry.fn, "client", None)
     hints = hook(scenario.strategy.params) if hook is not None else {}
+    if scenario.privacy.mode == "local":
+        hints["dp_max_grad_norm"] = scenario.privacy.clip
+        hints["dp_noise_multiplier"] = local_noise_multiplier(scenario, sizes)
     return ClientPlan(**{"proximal_mu": scenario.client.proximal_mu, **hints})
+
+
+def local_noise_multiplier(scenario, sizes) -> float:
+    """z for local DP-SGD: given, or calibrated so a typical client reaches `target_epsilon`.
+
+    The typical client holds the median number of training examples (over up to 1,000
+    clients) and takes part in its expected rounds * clients_per_round / population rounds
+    (at least one), each `epochs` epochs of round(1/q) Poisson-sampled steps. Clients that
+    are smaller or sampled more often spend more; the ledger reports each one's epsilon.
+    """
+    import math
+
+    import numpy as np
+
+    from fedray import seeding
+    from fedray.privacy.accounting import calibrate
+    from fedray.privacy.local import sample_rate
+
+    p, fed = scenario.privacy, scenario.federation
+    if p.noise_multiplier is not None:
+        return p.noise_multiplier
+    rng = seeding.rng(scenario.seed, purpose=seeding.PRIVACY)
+    ids = np.sort(rng.choice(fed.population, size=min(fed.population, 1000), replace=False))
+    q = sample_rate(scenario.client.batch_size, max(int(np.median(sizes(ids))), 1))
+    rounds = max(1, math.ceil(scenario.rounds * fed.clients_per_round / fed.population))
+    steps = rounds * scenario.client.epochs * round(1 / q)
+    return calibrate(
+        target_epsilon=p.target_epsilon,
+        delta=p.delta,
+        sample_rate=q,
+        steps=steps,
+        accountant=p.accountant,
+    )

@@ -135,7 +135,7 @@ class WorkerPool:
         """Send each share to its actor; re-send a lost worker's share to the next live actor.
 
         `submit(actor, share)` returns (payload ref or None, result ref). Returns
-        ([(payload ref, result)], failed client ids). Work is a pure function of
+        ([(actor index, payload ref, result)], failed client ids). Work is a pure function of
         (seed, round, client), so a re-sent share gives the same bits.
         """
         pending, done, lost = dict(shares), [], set()
@@ -147,7 +147,7 @@ class WorkerPool:
             pending_next = {}
             for w, (target, (payload, result)) in calls.items():
                 try:
-                    done.append((payload, ray.get(result)))
+                    done.append((target, payload, ray.get(result)))
                 except WORKER_LOST:
                     lost.add(target)
                     pending_next[w] = pending[w]
@@ -176,11 +176,14 @@ class WorkerPool:
         server=None,
         store=None,
     ):
-        """Train the cohort; return (update refs for the Aggregator, client records, failed ids).
+        """Train the cohort; return (update refs for the Aggregator, client records, failed ids,
+        holders).
 
         Only the small records come back to the driver; the update batches stay in the
         object store until the Aggregator reads them. With a client state store (SCAFFOLD),
-        each call carries the server's message and only its own share's variates.
+        each call carries the server's message and only its own share's variates. `holders`
+        lists (actor index, client ids it trained): under secure aggregation those clients'
+        encoded updates and secrets stay on that actor for the rest of the round.
         """
 
         def submit(actor, share):
@@ -189,9 +192,18 @@ class WorkerPool:
             return tuple(call.remote(params_ref, round_, share, server, states))
 
         done, failed = self._dispatch(submit, self.shares(cohort, sizes))
-        records = [r for _, part in done for r in part]
+        records = [r for *_, part in done for r in part]
+        holders = [
+            (w, [r["client_id"] for r in part if r["status"] == "trained"]) for w, _, part in done
+        ]
         # Client order must not depend on the worker count: sums over records are order-sensitive.
-        return [ref for ref, _ in done], sorted(records, key=lambda r: r["client_id"]), failed
+        records = sorted(records, key=lambda r: r["client_id"])
+        return [ref for _, ref, _ in done], records, failed, holders
+
+    def call(self, holders: list, method: str, *args) -> list:
+        """Call `method(*args)` on each holder actor; return refs, each wrapped in a list so the
+        receiver resolves it itself (a lost actor's reply then fails alone, not the call)."""
+        return [[getattr(self.actors[w], method).remote(*args)] for w, _ in holders]
 
     def evaluate(self, params_ref, client_ids: np.ndarray) -> list[dict]:
         """Evaluate on each client's local test split; a lost share is retried, then left out."""
@@ -200,7 +212,7 @@ class WorkerPool:
             return None, actor.evaluate.remote(params_ref, share)
 
         done, _ = self._dispatch(submit, self.shares(client_ids, np.ones(len(client_ids))))
-        return sorted((r for _, part in done for r in part), key=lambda r: r["client_id"])
+        return sorted((r for *_, part in done for r in part), key=lambda r: r["client_id"])
 
     def info(self, timeout: float | None = None) -> list[dict]:
         return ray.get([a.info.remote() for a in self.actors], timeout=timeout)

@@ -11,6 +11,7 @@ from torch import nn
 from fedray.client.plan import ClientPlan
 from fedray.data.federation import ClientData
 from fedray.models import flatten, unflatten
+from fedray.privacy.local import fit_private
 from fedray.types import ClientUpdate
 
 
@@ -112,9 +113,33 @@ def train_client(
     # batch order's, so they too are the same on any worker.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(generator.initial_seed() ^ 0x5DEECE66D)
-        loss, steps = fit(
-            model, x, y, cfg, generator, mu=plan.proximal_mu, anchor=anchor, correction=correction
-        )
+        if plan.dp_max_grad_norm > 0:
+            loss, steps, q = fit_private(
+                model,
+                x,
+                y,
+                cfg,
+                generator,
+                noise_multiplier=plan.dp_noise_multiplier,
+                max_grad_norm=plan.dp_max_grad_norm,
+            )
+            dp = {
+                "dp_steps": steps,
+                "dp_sample_rate": q,
+                "dp_noise_multiplier": plan.dp_noise_multiplier,
+            }
+        else:
+            dp = {}
+            loss, steps = fit(
+                model,
+                x,
+                y,
+                cfg,
+                generator,
+                mu=plan.proximal_mu,
+                anchor=anchor,
+                correction=correction,
+            )
     delta = flatten(model) - global_params
     extras["num_steps"] = steps
     if plan.control_variates:
@@ -127,6 +152,7 @@ def train_client(
             "train_loss": loss,
             "update_norm": float(np.linalg.norm(delta.astype(np.float64))),
             "seconds": time.perf_counter() - start,
+            **dp,
         },
         extras,
     )

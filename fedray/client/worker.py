@@ -19,6 +19,7 @@ from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
+from fedray.server.privacy import USER_LEVEL, client_noise
 from fedray.types import UpdateBatch
 
 
@@ -42,8 +43,13 @@ class Worker:
             self.federation.input_shape,
             self.federation.num_classes,
         ).to(self.device)
-        self.plan = client_plan(self.scenario)
+        self.plan = client_plan(self.scenario, self.federation.sizes)
         self.malicious = set(runtime.adversary(self.scenario).tolist())
+        self.secure = None
+        if self.scenario.secure_aggregation.protocol != "none":
+            from fedray.client.secure import SecureClients
+
+            self.secure = SecureClients(self.scenario)
         self._warm_up()
         # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
         self._held = {c: self.federation.client(c) for c in (own_clients or [])}
@@ -84,6 +90,9 @@ class Worker:
         self, params: np.ndarray, round_: int, client_ids: list[int], server=None, states=None
     ):
         """Train each client from `params`; return (UpdateBatch, per-client records).
+
+        Under secure aggregation the first item is instead the list of the clients' public
+        keys: each update stays here, encoded, until it leaves masked (`secagg_mask`).
 
         Args:
             server: what the server sends besides the parameters (SCAFFOLD: {"c": (d,)}).
@@ -127,7 +136,40 @@ class Worker:
             )
             updates.append(update)
             records.append({**record, "status": "trained", **update.metrics})
+        if self.secure is not None:
+            return self._advertise(round_, updates), records
         return UpdateBatch.stack(updates, len(params)), records
+
+    def _advertise(self, round_: int, updates: list) -> list:
+        """Encode each update into its client's secure-aggregation session; return public keys.
+
+        A malicious client boosts its own update here (model replacement): the server could
+        not do it for the adversary on a masked vector, and clipping then bounds the boost.
+        """
+        keys = []
+        for u in updates:
+            delta = u.delta
+            if u.client_id in self.malicious and runtime.active(self.scenario, round_):
+                delta = delta * np.float32(self.scenario.attack.boost)
+            if self.scenario.privacy.mode in USER_LEVEL:
+                noise = seeding.rng(self.scenario.seed, round_, u.client_id, seeding.PRIVACY)
+                delta = client_noise(self.scenario, delta, noise)
+            advert = self.secure.start(round_, u.client_id, delta, u.num_examples)
+            if advert is not None:
+                keys.append(advert)
+        return keys
+
+    def secagg_share(self, round_: int, neighbour_keys: dict) -> list:
+        return self.secure.share(round_, neighbour_keys)
+
+    def secagg_mask(self, round_: int, routed: dict) -> dict:
+        return self.secure.mask(round_, routed)
+
+    def secagg_unmask(self, round_: int, survivors: dict) -> list:
+        return self.secure.unmask(round_, survivors)
+
+    def secagg_finish(self, round_: int) -> dict:
+        return self.secure.finish(round_)
 
     def evaluate(self, params: np.ndarray, client_ids: list[int]) -> list[dict]:
         """Evaluate `params` on each client's local test split."""

@@ -26,6 +26,16 @@ CLIENT_SCHEMA = pa.schema(
         ("label_histogram", pa.list_(pa.int64())),
         ("kept", pa.bool_()),  # null unless the defense selects rows (Krum, Multi-Krum, Bulyan)
         ("malicious", pa.bool_()),  # null without an attack
+        # Secure aggregation (null when off): this client's protocol traffic and crypto time,
+        # and the stage it went silent at ("" if it finished).
+        ("secagg_bytes_up", pa.int64()),
+        ("secagg_bytes_down", pa.int64()),
+        ("secagg_seconds", pa.float64()),
+        ("secagg_dropped_at", pa.string()),
+        # Local DP-SGD (null when off): this round's steps, sample rate and noise multiplier.
+        ("dp_steps", pa.int64()),
+        ("dp_sample_rate", pa.float64()),
+        ("dp_noise_multiplier", pa.float64()),
     ]
 )
 

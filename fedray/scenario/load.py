@@ -142,6 +142,8 @@ def check(s: Scenario, problems: Problems) -> None:
     _check_strategy(s, problems)
     _check_defense(s, problems)
     _check_attack(s, problems)
+    _check_secure(s, problems)
+    _check_privacy(s, problems)
     if s.data.dataset in GENERATED and s.data.partition.type != "natural":
         problems.add(
             "data.partition.type",
@@ -246,13 +248,175 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
         rule = with_bucketing(rule, s.defense.bucketing)
     rng = np.random.default_rng(0)
     n = s.federation.clients_per_round
+    secure = s.secure_aggregation
+    if secure.protocol != "none" and secure.buckets > 1:
+        n = min(secure.buckets, n)  # the rule sees one row per bucket
+    elif secure.protocol != "none":
+        return  # refused in _check_secure unless the rule is the plain mean
     rows = rng.standard_normal((n, 4)).astype(np.float32)
     try:
         rule(
             rows, np.ones(n), s.defense.params, RoundContext(rng, reference=np.ones(4, np.float32))
         )
     except ValueError as exc:
-        problems.add("defense", f"{exc} (checked with the {n} updates of a full cohort)")
+        what = "bucket means" if secure.protocol != "none" else "updates of a full cohort"
+        problems.add("defense", f"{exc} (checked with the {n} {what})")
+
+
+def _check_secure(s: Scenario, problems: Problems) -> None:
+    """What secure aggregation can run with: the server learns only (bucket) sums."""
+    from fedray.attacks import MODEL_ATTACKS
+    from fedray.registry import is_plugin
+    from fedray.secagg.encoding import capacity_problem
+    from fedray.server.secure import bucket_sizes, neighbours_and_threshold
+    from fedray.strategies import STRATEGIES
+
+    cfg = s.secure_aggregation
+    if cfg.protocol == "none":
+        if cfg.buckets:
+            problems.add(
+                "secure_aggregation.buckets",
+                "buckets group clients for secure aggregation, which is off",
+                cfg.buckets,
+                "0, or a secure_aggregation.protocol",
+            )
+        return
+    entry = STRATEGIES.get(s.strategy.name)
+    if entry is not None and getattr(entry, "needs_rows", None):
+        problems.add(
+            "strategy.name",
+            f"{s.strategy.name} {entry.needs_rows}, but under secure aggregation the server "
+            "sees only sums",
+            s.strategy.name,
+            "fedavg, fedavgm, fedprox, fedadagrad, fedadam or fedyogi",
+        )
+    if s.defense.type != "none" and cfg.buckets <= 1:
+        problems.add(
+            "defense.type",
+            f"{s.defense.type} judges individual updates, and under secure aggregation the "
+            "server never sees one; set secure_aggregation.buckets: B to run it over B "
+            "securely aggregated bucket means",
+            s.defense.type,
+            "'none', or secure_aggregation.buckets >= 2",
+        )
+    if s.attack.type != "none" and (s.attack.type in MODEL_ATTACKS or is_plugin(s.attack.type)):
+        problems.add(
+            "attack.type",
+            "model-poisoning attacks rewrite plaintext updates on the server side of the "
+            "simulation, which secure aggregation hides",
+            s.attack.type,
+            "a data attack (label_flip, backdoor; attack.boost scales it client-side)",
+        )
+    sizes = bucket_sizes(s.federation.clients_per_round, cfg.buckets)
+    if min(sizes) < 3:
+        problems.add(
+            "secure_aggregation.buckets",
+            f"buckets of {min(sizes)} client(s) would reveal individual updates "
+            f"({s.federation.clients_per_round} clients per round)",
+            cfg.buckets,
+            f"<= {s.federation.clients_per_round // 3} (3 or more clients per bucket)",
+        )
+        return
+    n = max(sizes)
+    k, t = neighbours_and_threshold(cfg, min(sizes))
+    if t > k + 1:
+        problems.add(
+            "secure_aggregation.threshold",
+            f"more than the {k + 1} clients that hold each secret's shares "
+            f"(bucket of {min(sizes)} clients, k = {k})",
+            t,
+            f"<= {k + 1}",
+        )
+    max_units = cfg.max_weight if cfg.weighting == "examples" else 1
+    message = capacity_problem(
+        clients=n, bits=cfg.bits, modulus_bits=cfg.modulus_bits, max_units=max_units
+    )
+    if message:
+        problems.add("secure_aggregation.modulus_bits", message, cfg.modulus_bits)
+
+
+def _check_privacy(s: Scenario, problems: Problems) -> None:
+    """What each privacy mode needs from the rest of the scenario."""
+    p, secure = s.privacy, s.secure_aggregation
+    if p.mode == "none":
+        for key in ("noise_multiplier", "target_epsilon", "budget"):
+            if getattr(p, key) is not None:
+                problems.add(
+                    f"privacy.{key}",
+                    "set, but privacy.mode is none",
+                    getattr(p, key),
+                    "a privacy.mode (central, distributed, local), or remove it",
+                )
+        return
+    if (p.noise_multiplier is None) == (p.target_epsilon is None):
+        problems.add(
+            "privacy.noise_multiplier",
+            f"privacy mode {p.mode!r} needs a noise level: give noise_multiplier or "
+            "target_epsilon (calibrated for the planned rounds), not both",
+            p.noise_multiplier,
+            "exactly one of privacy.noise_multiplier and privacy.target_epsilon",
+        )
+    if p.mode in ("central", "distributed") and s.defense.type != "none":
+        problems.add(
+            "defense.type",
+            f"{p.mode} DP bounds each client's influence by clipping and noises the mean; "
+            "the accountant has no analysis for a robust rule over noised or clipped rows",
+            s.defense.type,
+            "'none' with a user-level privacy mode",
+        )
+    if p.mode == "distributed":
+        if secure.protocol == "none":
+            problems.add(
+                "privacy.mode",
+                "distributed DP adds each client's share of the noise before masking, so it "
+                "needs secure aggregation (otherwise the server sees nearly noiseless updates)",
+                p.mode,
+                "central, or a secure_aggregation.protocol",
+            )
+        if secure.buckets > 1:
+            problems.add(
+                "secure_aggregation.buckets",
+                "distributed DP calibrates the clients' noise shares to one sum per round",
+                secure.buckets,
+                "0 with privacy.mode: distributed",
+            )
+    if p.mode in ("central", "distributed") and secure.protocol != "none":
+        if secure.weighting != "uniform":
+            problems.add(
+                "secure_aggregation.weighting",
+                "user-level DP needs fixed weights: every clipped update counts the same",
+                secure.weighting,
+                "'uniform' with a user-level privacy mode",
+            )
+        if p.adaptive_clipping.enabled:
+            problems.add(
+                "privacy.adaptive_clipping.enabled",
+                "adaptive clipping counts unclipped updates on the server, which secure "
+                "aggregation hides; this is not built yet",
+                True,
+                "false with secure aggregation",
+            )
+    if p.mode == "local":
+        if p.adaptive_clipping.enabled:
+            problems.add(
+                "privacy.adaptive_clipping.enabled",
+                "adaptive clipping applies to user-level (central, distributed) DP",
+                True,
+                "false with privacy.mode: local",
+            )
+        needs = (
+            s.strategy.name in ("scaffold",)
+            or s.client.proximal_mu > 0
+            or (s.strategy.name == "fedprox")
+        )
+        if needs:
+            problems.add(
+                "strategy.name",
+                "local DP-SGD trains with Opacus' private optimizer alone; proximal terms and "
+                "control variates are not added to its noised gradients",
+                s.strategy.name,
+                "a strategy without client-side terms (fedavg, fedavgm, fedadam, ...)",
+            )
 
 
 def _check_parquet(p, partition_type: str, problems: Problems) -> None:

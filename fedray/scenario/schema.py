@@ -107,10 +107,37 @@ class Attack:
 
 
 @dataclass(frozen=True)
+class StageDropout:
+    """Probability that a client still in the protocol goes silent at each SecAgg stage."""
+
+    advertise: float = field(default=0.0, metadata={"min": 0, "max": 1})  # before its keys
+    share: float = field(default=0.0, metadata={"min": 0, "max": 1})  # before its key shares
+    masked_input: float = field(default=0.0, metadata={"min": 0, "max": 1})  # before its input
+    unmask: float = field(default=0.0, metadata={"min": 0, "max": 1})  # before its unmask shares
+
+
+@dataclass(frozen=True)
 class SecureAggregation:
-    __tag__: ClassVar = ("protocol", OFF)
-    protocol: str = "none"
-    params: Any = None
+    """SecAgg (Bonawitz et al. 2017) or SecAgg+ (Bell et al. 2020): the server learns sums only.
+
+    Each client clips its update to [-clip, clip] per coordinate, scales it by its weight,
+    encodes it with `bits` bits (stochastic rounding) and masks it modulo 2^modulus_bits.
+    With `buckets: B` the cohort is split into B random groups aggregated separately, and
+    the defense runs over the B bucket means.
+    """
+
+    protocol: Literal["none", "secagg", "secagg_plus"] = "none"
+    threshold: int | None = field(default=None, metadata={"min": 2})  # t; none: from the cohort
+    neighbors: int | None = field(default=None, metadata={"min": 2})  # SecAgg+'s k; none: chosen
+    assumed_corrupt: float = field(default=1 / 3, metadata={"min": 0, "lt": 1})  # to choose k, t
+    assumed_dropout: float = field(default=1 / 3, metadata={"min": 0, "lt": 1})  # to choose k, t
+    clip: float = field(default=1.0, metadata={"gt": 0})
+    bits: int = field(default=16, metadata={"min": 2, "max": 62})
+    modulus_bits: int = field(default=32, metadata={"min": 8, "max": 64})
+    weighting: Literal["examples", "uniform"] = "examples"
+    max_weight: int = field(default=100, metadata={"min": 1})  # weight = min(n_k, max_weight)
+    buckets: int = field(default=0, metadata={"min": 0})  # 0: one secure sum of the cohort
+    dropout: StageDropout = field(default_factory=StageDropout)
 
 
 @dataclass(frozen=True)
@@ -122,8 +149,43 @@ class Reserved:
     params: Any = None
 
 
-class Privacy(Reserved):
-    pass
+@dataclass(frozen=True)
+class AdaptiveClipping:
+    """Adaptive clipping (Andrew et al. 2021): move S toward the `target_quantile` of norms."""
+
+    enabled: bool = False
+    target_quantile: float = field(default=0.5, metadata={"gt": 0, "lt": 1})
+    lr: float = field(default=0.2, metadata={"gt": 0})  # geometric step
+    count_noise: float | None = field(default=None, metadata={"gt": 0})  # sigma_b; none: n/20
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Attacks run as measurements of what privacy buys, at evaluation rounds."""
+
+    membership: bool = False  # loss-threshold membership inference (Yeom et al. 2018): AUC
+    membership_examples: int = field(default=500, metadata={"min": 10})  # members and non-members
+    inversion: bool = False  # DLG gradient inversion (Zhu et al. 2019) of one client's update
+    inversion_batch: int = field(default=1, metadata={"min": 1, "max": 8})
+    inversion_steps: int = field(default=100, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """Differential privacy: user-level `central` (DP-FedAvg, McMahan et al. 2018),
+    `distributed` (each client adds its share of the noise under secure aggregation), or
+    sample-level `local` DP-SGD inside each client's training (Opacus)."""
+
+    mode: Literal["none", "central", "distributed", "local"] = "none"
+    noise_multiplier: float | None = field(default=None, metadata={"min": 0})  # z
+    target_epsilon: float | None = field(default=None, metadata={"gt": 0})  # instead of z
+    delta: float = field(default=1e-5, metadata={"gt": 0, "lt": 1})
+    accountant: Literal["rdp", "prv"] = "rdp"
+    clip: float = field(default=1.0, metadata={"gt": 0})  # S (user level) or max grad norm
+    adaptive_clipping: AdaptiveClipping = field(default_factory=AdaptiveClipping)
+    budget: float | None = field(default=None, metadata={"gt": 0})  # epsilon; none: target
+    on_budget: Literal["stop", "warn"] = "stop"
+    audit: Audit = field(default_factory=Audit)
 
 
 class System(Reserved):

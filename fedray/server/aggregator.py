@@ -14,10 +14,13 @@ import torch
 
 from fedray import seeding
 from fedray.attacks import runtime
+from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
 from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
 from fedray.models import build_model, unflatten
+from fedray.server import audit, privacy
+from fedray.server.secure import SecureRound, round_plan
 from fedray.server.state import ServerState, server_round
 from fedray.strategies.scaffold import server_message
 from fedray.types import UpdateBatch
@@ -39,6 +42,8 @@ class Aggregator:
         self._model = build_model(m.type, m.params, tuple(x.shape[1:]), num_classes)
         self._root = self._root_set() if self.scenario.defense.type == "fltrust" else None
         self._malicious = runtime.adversary(self.scenario)
+        self._secure = None  # this round's SecureRound, between its protocol stages
+        self._audit_data = None  # privacy audits' member sample and local z, built on first use
 
     def _root_set(self) -> ClientData:
         """FLTrust's clean root set: `defense.root_size` examples drawn once from the pooled
@@ -84,6 +89,67 @@ class Aggregator:
             ray.get(self.store.add.remote(kept.client_ids, kept.extras["control_delta"]))
         return metrics
 
+    # Secure aggregation: the protocol's server half, stage by stage. Messages arrive as
+    # lists of object references (one per worker; a lost worker's reply is a dropout) and
+    # leave as one dict per worker group, client id -> what that client receives next.
+
+    def secagg_begin(self, round_: int, cohort: np.ndarray) -> None:
+        self._secure = SecureRound(self.scenario, round_, round_plan(self.scenario, round_, cohort))
+
+    def secagg_keys(self, groups: list, *replies):
+        return _split(self._secure.keys(_gather(replies)), groups)
+
+    def secagg_shares(self, groups: list, *replies):
+        return _split(self._secure.shares(_gather(replies)), groups)
+
+    def secagg_masked(self, groups: list, *replies):
+        masked = {}
+        for part in _resolve(replies):
+            masked.update(part)
+        return _split(self._secure.masked(masked), groups)
+
+    def secagg_step(self, round_: int, *replies) -> dict:
+        """Unmask each bucket's sum and apply the round: the strategy and the defense see one
+        row per bucket (its weighted mean); ids in the metrics are translated back to the
+        bucket members, so a client is rejected or kept with its bucket."""
+        if round_ != self.state.round + 1:
+            raise RuntimeError(
+                f"aggregator is at round {self.state.round}; asked to apply round {round_}"
+            )
+        batch, secure, members = self._secure.finish(_gather(replies))
+        self._secure = None
+        self.state, metrics = server_round(
+            self.state, batch, self.scenario, self._reference(round_), secure["secagg_survivors"]
+        )
+        for key in ("rejected_ids", "defense_selected_ids"):
+            if key in metrics:
+                metrics[key] = [c for b in metrics[key] for c in members.get(int(b), [])]
+        if runtime.active(self.scenario, round_) and "defense_selected_ids" in metrics:
+            kept = np.isin(metrics["defense_selected_ids"], self._malicious)
+            metrics["malicious_kept"] = int(kept.sum())
+        return {**metrics, **secure}
+
+    def account_local(self, ids: list, zs: list, qs: list, steps: list) -> dict:
+        """Add a round's local DP-SGD steps to the clients' running totals; return epsilons."""
+        ledger = privacy.record_local(self.state.privacy_state, ids, zs, qs, steps)
+        self.state = replace(self.state, privacy_state=ledger)
+        return privacy.local_metrics(self.scenario, ledger)
+
+    def privacy_projection(self, cohort_steps: tuple | None = None) -> float:
+        """Epsilon if the next round runs: user level, one more step at the nominal z; local,
+        the largest over the cohort's clients after their planned steps."""
+        s, ledger = self.scenario, self.state.privacy_state
+        if s.privacy.mode in privacy.USER_LEVEL:
+            return privacy.user_epsilon(s, ledger, privacy.user_noise_multiplier(s))
+        ids, zs, qs, steps = cohort_steps
+        ahead = privacy.record_local({}, ids, zs, qs, steps)
+        known = dict(zip(ledger.get("local_ids", []), ledger.get("local_steps", [])))
+        ahead["local_steps"] = ahead["local_steps"] + np.array(
+            [known.get(c, 0) for c in ahead["local_ids"]], np.int64
+        )
+        eps = privacy.local_epsilons(s, ahead)
+        return float(eps.max()) if len(eps) else 0.0
+
     def params(self) -> np.ndarray:
         return self.state.params
 
@@ -105,9 +171,61 @@ class Aggregator:
             self._model, x, y, self.scenario.evaluation.batch_size, torch.device("cpu")
         )
         attack = runtime.attack_metrics(self.scenario, self._predict, x, y, tuple(x.shape[1:]))
-        return {"test_accuracy": acc, "test_loss": loss, "test_examples": n, **attack}
+        return {
+            "test_accuracy": acc,
+            "test_loss": loss,
+            "test_examples": n,
+            **attack,
+            **self._audit(),
+        }
+
+    def _audit(self) -> dict:
+        """Membership inference and gradient inversion, when `privacy.audit` asks for them."""
+        s = self.scenario
+        a = s.privacy.audit
+        if not (a.membership or a.inversion):
+            return {}
+        if self._audit_data is None:
+            federation = build_federation(s)
+            members = audit.member_sample(federation, s, a.membership_examples)
+            z = client_plan(s, federation.sizes).dp_noise_multiplier
+            self._audit_data = (members, z)
+        members, z = self._audit_data
+        out = {}
+        if a.membership:
+            x, y, _ = self._test
+            out.update(
+                audit.membership(
+                    self._model, members, (x, y), a.membership_examples, s.evaluation.batch_size
+                )
+            )
+        if a.inversion:
+            out.update(audit.inversion(self._model, s, members, self.state.round, z))
+        return out
 
     @torch.no_grad()
     def _predict(self, x: np.ndarray) -> np.ndarray:
         self._model.eval()
         return self._model(torch.as_tensor(x)).argmax(1).numpy()
+
+
+def _resolve(replies) -> list:
+    """Each worker's reply, or nothing for a worker lost mid-protocol (its clients drop out)."""
+    out = []
+    for wrapped in replies:
+        for ref in wrapped:
+            try:
+                out.append(ray.get(ref))
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                pass
+    return out
+
+
+def _gather(replies) -> list:
+    return [item for part in _resolve(replies) for item in part]
+
+
+def _split(per_client: dict, groups: list):
+    """One dict per worker group (a single one bare, as Ray returns one value unwrapped)."""
+    parts = tuple({c: per_client[c] for c in ids if c in per_client} for ids in groups)
+    return parts[0] if len(parts) == 1 else parts

@@ -12,6 +12,7 @@ from fedray.defenses import DEFENSES
 from fedray.defenses.bucketing import with_bucketing
 from fedray.defenses.common import RoundContext
 from fedray.registry import lookup
+from fedray.server import privacy
 from fedray.strategies import STRATEGIES
 from fedray.strategies.context import ServerContext
 from fedray.types import UpdateBatch
@@ -24,6 +25,7 @@ class ServerState:
     strategy_state: dict = field(default_factory=dict)  # optimizer moments, SCAFFOLD's c
     defense_state: dict = field(default_factory=dict)  # the previous aggregate (centered clipping)
     client_states: tuple | None = None  # (ids, (k, d)) persisted client variates, in checkpoints
+    privacy_state: dict = field(default_factory=dict)  # the privacy ledger (server/privacy.py)
 
 
 def screen(batch: UpdateBatch, dim: int) -> tuple[np.ndarray, dict]:
@@ -71,12 +73,30 @@ def make_aggregate(defense, ctx: RoundContext):
     return aggregate, log
 
 
-def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=None):
-    """Apply one round's updates: screen them, then the strategy with the defense inside.
+def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=None, survivors=None):
+    """Apply one round's updates: screen them, then the strategy with the defense inside,
+    then the privacy ledger.
 
     Returns (new state, metrics). With no acceptable update the parameters stay as they
-    were. `reference` is the server's own update on its root set (FLTrust).
+    were. `reference` is the server's own update on its root set (FLTrust). `survivors`:
+    under secure aggregation, how many clients' inputs are in the sum (distributed DP's
+    noise).
     """
+    new, metrics = _apply(state, batch, scenario, reference)
+    if scenario.privacy.mode in privacy.USER_LEVEL:
+        rng = seeding.rng(scenario.seed, new.round, 1, seeding.PRIVACY)
+        ledger, more = privacy.after_round(
+            scenario,
+            state.privacy_state,
+            survivors=survivors,
+            unclipped=metrics.get("privacy_unclipped"),
+            rng=rng,
+        )
+        new, metrics = replace(new, privacy_state=ledger), {**metrics, **more}
+    return new, metrics
+
+
+def _apply(state: ServerState, batch: UpdateBatch, scenario, reference=None):
     keep, counts = screen(batch, len(state.params))
     metrics = {
         "updates_received": len(batch.client_ids),
@@ -91,6 +111,10 @@ def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=Non
     rng = seeding.rng(scenario.seed, round_, 0, seeding.DEFENSE)
     previous = state.defense_state.get("previous")
     aggregate, log = make_aggregate(scenario.defense, RoundContext(rng, previous, reference))
+    secure = scenario.secure_aggregation.protocol != "none"
+    if scenario.privacy.mode == "central" and not secure:
+        noise = seeding.rng(scenario.seed, round_, 0, seeding.PRIVACY)
+        aggregate = privacy.central_aggregate(scenario, state.privacy_state, noise, log)
     ctx = ServerContext(aggregate, round_, scenario.federation.population, scenario.client.lr)
     strategy = scenario.strategy
     fn = lookup(STRATEGIES, strategy.name).fn
@@ -113,7 +137,12 @@ def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=Non
     if log.get("selected") is not None:
         metrics["defense_selected_ids"] = kept.client_ids[log["selected"]].tolist()
     metrics.update({f"defense_{k}": float(v) for k, v in log.get("stats", {}).items()})
-    return ServerState(round_, params, strategy_state, defense_state), {**metrics, **extra}
+    if "unclipped" in log:
+        metrics["privacy_unclipped"] = log["unclipped"]
+        metrics["privacy_clipped"] = log["clipped"]
+        metrics["privacy_update_norm_mean"] = log["mean_norm"]
+    new = ServerState(round_, params, strategy_state, defense_state, None, state.privacy_state)
+    return new, {**metrics, **extra}
 
 
 def _check_result(name: str, params, strategy_state, shape) -> np.ndarray:

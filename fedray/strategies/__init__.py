@@ -34,6 +34,9 @@ def _no_client_needs(cfg) -> dict:
 @dataclass(frozen=True)
 class StrategyEntry(Entry):
     client: Callable[..., dict] = _no_client_needs
+    # What it needs from a cohort, for secure aggregation, which yields only weighted sums:
+    # None when the weighted mean of the deltas is all its server step reads, else why not.
+    needs_rows: str | None = None
 
 
 STRATEGIES: dict[str, Entry] = {
@@ -43,9 +46,18 @@ STRATEGIES: dict[str, Entry] = {
     "fedadagrad": StrategyEntry(fedadagrad, FedOptParams),
     "fedadam": StrategyEntry(fedadam, FedOptParams),
     "fedyogi": StrategyEntry(fedyogi, FedOptParams),
-    "fednova": StrategyEntry(fednova, FedNovaParams),
-    "qffl": StrategyEntry(qffl, QFFLParams, client=qffl_client),
-    "scaffold": StrategyEntry(scaffold, ScaffoldParams, client=scaffold_client),
+    "fednova": StrategyEntry(
+        fednova, FedNovaParams, needs_rows="normalises each update by its own step count"
+    ),
+    "qffl": StrategyEntry(
+        qffl, QFFLParams, client=qffl_client, needs_rows="weights each update by its own loss"
+    ),
+    "scaffold": StrategyEntry(
+        scaffold,
+        ScaffoldParams,
+        client=scaffold_client,
+        needs_rows="stores each client's control-variate delta",
+    ),
 }
 
 __all__ = ["STRATEGIES", "StrategyEntry"]

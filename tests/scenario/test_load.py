@@ -87,8 +87,6 @@ def test_empty_mapping_gives_top_level_defaults(name):
         ("strategy", schema.Strategy),
         ("defense", schema.Defense),
         ("attack", schema.Attack),
-        ("secure_aggregation", schema.SecureAggregation),
-        ("privacy", schema.Privacy),
         ("system", schema.System),
         ("compression", schema.Compression),
     ],

@@ -1,0 +1,137 @@
+"""Secure aggregation on a worker: the client sessions of its share of one round.
+
+A client that finished training encodes its update (clip, weight, stochastic rounding)
+and keeps it here with its `ClientSession` (secret keys, its seed b_u); only public keys,
+encrypted shares, a masked vector and unmasking shares ever leave. Simulated dropout
+decides, per client and seeded, the stage at which it goes silent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedray import seeding
+from fedray.secagg.client import ClientSession
+from fedray.secagg.encoding import quantize
+from fedray.secagg.messages import SecAggAbort
+from fedray.server.secure import STAGES, client_units, round_plan
+
+
+def drop_stage(seed: int, round_: int, client_id: int, dropout) -> str | None:
+    """The first protocol stage at which this client goes silent this round, or None.
+
+    Each stage it reaches, it drops with that stage's probability (`secure_aggregation.dropout`).
+    """
+    draws = seeding.rng(seed, round_, client_id, seeding.DROPOUT).random(len(STAGES))
+    for stage, u in zip(STAGES, draws):
+        if u < getattr(dropout, stage):
+            return stage
+    return None
+
+
+class SecureClients:
+    """This worker's clients in the current round's protocol, by client id."""
+
+    def __init__(self, scenario):
+        self.scenario = scenario
+        self.round = 0
+        self.sessions: dict[int, ClientSession] = {}
+        self.inputs: dict[int, np.ndarray] = {}
+        self.dropped: dict[int, str] = {}
+        self._plan = None
+
+    def _reset(self, round_: int) -> None:
+        if round_ != self.round:  # a new round: whatever an earlier one left is dead
+            self.round, self.sessions, self.inputs, self.dropped = round_, {}, {}, {}
+            s = self.scenario
+            from fedray.engine import sample_clients
+
+            cohort = sample_clients(
+                s.seed,
+                round_,
+                s.federation.population,
+                s.federation.clients_per_round,
+                seeding.SAMPLE,
+            )
+            self._plan = round_plan(s, round_, cohort)
+
+    def _alive(self, client_id: int, stage: str) -> bool:
+        """False once the client has dropped; drops it here if this is its stage."""
+        if client_id in self.dropped:
+            return False
+        s = self.scenario
+        if drop_stage(s.seed, self.round, client_id, s.secure_aggregation.dropout) == stage:
+            self.dropped[client_id] = stage
+            return False
+        return client_id in self.sessions
+
+    def start(self, round_: int, client_id: int, delta: np.ndarray, num_examples: int):
+        """Encode a trained client's update and open its session; return its public keys
+        (None when it drops before advertising them)."""
+        self._reset(round_)
+        s = self.scenario
+        cfg = s.secure_aggregation
+        units, max_units = client_units(cfg, num_examples)
+        rng = seeding.rng(s.seed, round_, client_id, seeding.QUANTIZE)
+        self.inputs[client_id] = quantize(
+            delta,
+            units=units,
+            max_units=max_units,
+            clip=cfg.clip,
+            bits=cfg.bits,
+            modulus_bits=cfg.modulus_bits,
+            rng=rng,
+        )
+        self.sessions[client_id] = ClientSession(client_id, self._plan.params_of(client_id))
+        if not self._alive(client_id, "advertise"):
+            return None
+        return self.sessions[client_id].advertise()
+
+    def share(self, round_: int, neighbour_keys: dict) -> list:
+        """Each live client's encrypted shares of b_u and its masking key for its neighbours."""
+        out = []
+        for cid, keys in self._mine(round_, neighbour_keys, "share"):
+            try:
+                out += self.sessions[cid].share_keys(keys)
+            except SecAggAbort as exc:  # too few neighbours left to share with
+                self.dropped[cid] = f"share ({exc})"
+        return out
+
+    def mask(self, round_: int, routed: dict) -> dict:
+        """Each live client's masked input, from the shares its neighbours sent it."""
+        return {
+            cid: self.sessions[cid].masked_input(self.inputs.pop(cid), received)
+            for cid, received in self._mine(round_, routed, "masked_input")
+        }
+
+    def unmask(self, round_: int, survivors: dict) -> list:
+        """Each live client's shares for the server: b of survivors, masking keys of the rest."""
+        return [
+            self.sessions[cid].unmask(alive)
+            for cid, alive in self._mine(round_, survivors, "unmask")
+        ]
+
+    def _mine(self, round_: int, messages: dict, stage: str):
+        if round_ != self.round:
+            return []
+        return [
+            (cid, messages[cid])
+            for cid in sorted(self.sessions)
+            if cid in messages and self._alive(cid, stage)
+        ]
+
+    def finish(self, round_: int) -> dict[int, dict]:
+        """Per-client protocol records (bytes, seconds, stage dropped at); forget the round."""
+        if round_ != self.round:
+            return {}
+        out = {
+            cid: {
+                "secagg_bytes_up": int(sess.stats.get("bytes_up", 0)),
+                "secagg_bytes_down": int(sess.stats.get("bytes_down", 0)),
+                "secagg_seconds": float(sess.stats.get("seconds", 0.0)),
+                "secagg_dropped_at": self.dropped.get(cid, ""),
+            }
+            for cid, sess in self.sessions.items()
+        }
+        self.sessions, self.inputs, self.dropped = {}, {}, {}
+        return out

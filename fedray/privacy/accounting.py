@@ -1,0 +1,121 @@
+"""Privacy accounting for compositions of Poisson-subsampled Gaussian mechanisms, by Opacus.
+
+A history is a list of (noise multiplier z, sample rate q, steps), Opacus' own format.
+"rdp": Renyi DP (Mironov 2017; Mironov, Talwar and Zhang 2019, "Renyi Differential Privacy
+of the Sampled Gaussian Mechanism"). "prv": numerical composition of privacy loss random
+variables (Gopi, Lee and Wutschitz, "Numerical Composition of Differential Privacy", 2021),
+tighter than RDP.
+"""
+
+from __future__ import annotations
+
+import math
+
+from opacus.accountants import PRVAccountant, RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+
+History = list[tuple[float, float, int]]
+
+ACCOUNTANTS = {"rdp": RDPAccountant, "prv": PRVAccountant}
+
+
+def compact(history: History) -> History:
+    """Merge consecutive entries with equal (z, q) and drop entries of zero steps.
+
+    A run of 10^4 rounds at a fixed (z, q) becomes one entry; epsilon is unchanged, since
+    composing k steps and then m steps of one mechanism is composing k + m steps.
+    """
+    out: History = []
+    for z, q, steps in history:
+        if steps == 0:
+            continue
+        if out and out[-1][:2] == (z, q):
+            out[-1] = (z, q, out[-1][2] + steps)
+        else:
+            out.append((z, q, steps))
+    return out
+
+
+def epsilon(history: History, *, delta: float, accountant: str = "rdp") -> float:
+    """Return the epsilon at `delta` of running every (z, q, steps) entry of `history` in turn.
+
+    Args:
+        history: (noise multiplier, sample rate, steps) entries; it is compacted first.
+        delta: target delta in (0, 1).
+        accountant: "rdp" or "prv".
+
+    Returns:
+        epsilon >= 0; 0 for an empty history. inf when some entry has z = 0 and q > 0.
+    """
+    cls = _accountant(accountant)
+    problems = _delta_problems(delta) + [p for entry in history for p in _entry_problems(*entry)]
+    if problems:
+        raise ValueError("privacy accounting: " + "; ".join(problems))
+    history = [entry for entry in compact(history) if entry[1] > 0]
+    if not history:
+        return 0.0
+    if any(z == 0 for z, _, _ in history):
+        return math.inf
+    meter = cls()
+    meter.history = history
+    return float(meter.get_epsilon(delta=delta))
+
+
+def calibrate(
+    *,
+    target_epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    accountant: str = "rdp",
+    tolerance: float = 1e-3,
+) -> float:
+    """Return the smallest noise multiplier found with epsilon <= target_epsilon after `steps`.
+
+    A bisection by Opacus' `get_noise_multiplier`, stopped once epsilon is within `tolerance`
+    below the target; so epsilon(calibrate(e)) lies in [e - tolerance, e].
+    """
+    _accountant(accountant)
+    problems = _delta_problems(delta) + _entry_problems(1.0, sample_rate, steps)
+    if not target_epsilon > 0:
+        problems.append(f"target_epsilon must be > 0, got {target_epsilon}")
+    if steps < 1 or sample_rate == 0:
+        problems.append(
+            f"calibration needs steps >= 1 and sample_rate > 0; got steps={steps}, "
+            f"sample_rate={sample_rate}: with no sampled step any noise meets the target"
+        )
+    if problems:
+        raise ValueError("noise calibration: " + "; ".join(problems))
+    return float(
+        get_noise_multiplier(
+            target_epsilon=target_epsilon,
+            target_delta=delta,
+            sample_rate=sample_rate,
+            steps=steps,
+            accountant=accountant,
+            epsilon_tolerance=tolerance,
+        )
+    )
+
+
+def _accountant(name: str) -> type:
+    if name not in ACCOUNTANTS:
+        raise ValueError(
+            f"unknown accountant {name!r}; expected one of: {', '.join(sorted(ACCOUNTANTS))}"
+        )
+    return ACCOUNTANTS[name]
+
+
+def _delta_problems(delta: float) -> list[str]:
+    return [] if 0 < delta < 1 else [f"delta must be in (0, 1), got {delta}"]
+
+
+def _entry_problems(z: float, q: float, steps: int) -> list[str]:
+    problems = []
+    if not (z >= 0 and math.isfinite(z)):
+        problems.append(f"noise multiplier must be finite and >= 0, got {z}")
+    if not 0 <= q <= 1:
+        problems.append(f"sample rate must be in [0, 1], got {q}")
+    if steps < 0 or int(steps) != steps:
+        problems.append(f"steps must be a whole number >= 0, got {steps}")
+    return problems

@@ -1,0 +1,197 @@
+"""Differential privacy on the server's side of a round, and the privacy ledger.
+
+User level (`central`, `distributed`): each client's update is clipped to L2 norm S, the
+sum gets N(0, (zS)^2) and is divided by the expected cohort size (McMahan et al. 2018).
+`central` clips and noises here, or, under secure aggregation, clips on the client and
+noises the unmasked sum here; `distributed` has every client add N(0, (zS)^2 / m) before
+masking, so only the survivors' share of the noise is in the sum: the ledger records the
+noise multiplier that really protected each round, z sqrt(survivors / m).
+
+The ledger lives in `ServerState.privacy_state` (numpy arrays, so it is checkpointed):
+`user_z` (one entry per round), `clip` (adaptive clipping's current S), and for `local`
+DP-SGD each client's (id, z, q, total steps), which keep growing across rounds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from fedray.privacy.accounting import calibrate, epsilon
+from fedray.privacy.adaptive import update_bound, update_noise_multiplier
+from fedray.privacy.clipping import gaussian, noised_mean
+
+USER_LEVEL = ("central", "distributed")
+
+
+def user_sample_rate(scenario) -> float:
+    fed = scenario.federation
+    return fed.clients_per_round / fed.population
+
+
+def user_noise_multiplier(scenario) -> float:
+    """z for user-level DP: given, or calibrated so `rounds` rounds reach `target_epsilon`."""
+    p = scenario.privacy
+    if p.noise_multiplier is not None:
+        return p.noise_multiplier
+    return _calibrated(
+        p.target_epsilon, p.delta, user_sample_rate(scenario), scenario.rounds, p.accountant
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _calibrated(target: float, delta: float, q: float, steps: int, accountant: str) -> float:
+    return calibrate(
+        target_epsilon=target, delta=delta, sample_rate=q, steps=steps, accountant=accountant
+    )
+
+
+def count_noise(scenario) -> float:
+    """sigma_b, the noise on adaptive clipping's unclipped count (Andrew et al.: m / 20)."""
+    a = scenario.privacy.adaptive_clipping
+    return (
+        a.count_noise if a.count_noise is not None else scenario.federation.clients_per_round / 20
+    )
+
+
+def clip_bound(scenario, privacy_state: dict) -> float:
+    return float(privacy_state.get("clip", scenario.privacy.clip))
+
+
+def central_aggregate(scenario, privacy_state: dict, rng, log: dict):
+    """The strategy's mean under central DP: clip each row to S, noise the sum, divide by m.
+
+    With adaptive clipping the sum's noise is z_delta S, what is left of z once the count
+    takes its share; `log` receives the clipping statistics.
+    """
+    z = user_noise_multiplier(scenario)
+    if scenario.privacy.adaptive_clipping.enabled:
+        z = update_noise_multiplier(z, count_noise(scenario))
+    bound = clip_bound(scenario, privacy_state)
+
+    def aggregate(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        mean, stats = noised_mean(
+            rows,
+            bound=bound,
+            noise_multiplier=z,
+            expected_clients=scenario.federation.clients_per_round,
+            rng=rng,
+        )
+        log.update(stats)
+        return mean
+
+    return aggregate
+
+
+def secure_sum_to_mean(scenario, total: np.ndarray, rng) -> np.ndarray:
+    """A user-level private mean from an unmasked sum of client-clipped updates: central DP
+    noises it here; distributed DP's noise is already in it. Divided by the expected m."""
+    total = total.astype(np.float64)
+    if scenario.privacy.mode == "central":
+        z, bound = user_noise_multiplier(scenario), scenario.privacy.clip
+        total = total + gaussian(len(total), z * bound, rng)
+    return (total / scenario.federation.clients_per_round).astype(np.float32)
+
+
+def client_noise(scenario, delta: np.ndarray, rng) -> np.ndarray:
+    """A client's update under user-level DP with secure aggregation: clipped to S, and for
+    `distributed` plus its share N(0, (zS)^2 / m) of the round's noise."""
+    p = scenario.privacy
+    norm = float(np.linalg.norm(delta.astype(np.float64)))
+    out = delta * np.float32(min(1.0, p.clip / norm)) if norm > 0 else delta.copy()
+    if p.mode == "distributed":
+        m = scenario.federation.clients_per_round
+        out = out + gaussian(len(out), user_noise_multiplier(scenario) * p.clip / math.sqrt(m), rng)
+    return out.astype(np.float32)
+
+
+def after_round(
+    scenario, privacy_state: dict, *, survivors: int | None, unclipped: int | None, rng
+) -> tuple[dict, dict]:
+    """Record the round in the ledger (and move S with adaptive clipping); return
+    (new privacy state, metrics: epsilon so far, z that protected the round, S)."""
+    p = scenario.privacy
+    state = dict(privacy_state)
+    metrics: dict = {}
+    if p.mode in USER_LEVEL:
+        z = user_noise_multiplier(scenario)
+        if p.mode == "distributed" and survivors is not None:
+            z *= math.sqrt(survivors / scenario.federation.clients_per_round)
+        state["user_z"] = np.append(state.get("user_z", np.zeros(0)), z)
+        metrics["privacy_noise_multiplier"] = z
+        metrics["privacy_epsilon"] = user_epsilon(scenario, state)
+        if p.adaptive_clipping.enabled and unclipped is not None:
+            a = p.adaptive_clipping
+            bound, fraction = update_bound(
+                clip_bound(scenario, state),
+                unclipped=unclipped,
+                clients=scenario.federation.clients_per_round,
+                target_quantile=a.target_quantile,
+                lr=a.lr,
+                count_noise_std=count_noise(scenario),
+                rng=rng,
+            )
+            state["clip"] = np.float64(bound)
+            metrics["privacy_unclipped_fraction"] = fraction
+        metrics["privacy_clip"] = clip_bound(scenario, state)
+    return state, metrics
+
+
+def user_epsilon(scenario, state: dict, extra_z: float | None = None) -> float:
+    """Epsilon of the rounds in the ledger (and one more at `extra_z`, for a projection)."""
+    p = scenario.privacy
+    zs = list(state.get("user_z", np.zeros(0)))
+    if extra_z is not None:
+        zs.append(extra_z)
+    q = user_sample_rate(scenario)
+    return epsilon([(float(z), q, 1) for z in zs], delta=p.delta, accountant=p.accountant)
+
+
+def record_local(state: dict, ids, zs, qs, steps) -> dict:
+    """Add this round's DP-SGD steps to each client's running total (never reset)."""
+    state = dict(state)
+    known = state.get("local_ids", np.zeros(0, np.int64))
+    table = {
+        int(c): (float(z), float(q), int(n))
+        for c, z, q, n in zip(
+            known, state.get("local_z", []), state.get("local_q", []), state.get("local_steps", [])
+        )
+    }
+    for c, z, q, n in zip(ids, zs, qs, steps):
+        old = table.get(int(c), (z, q, 0))
+        table[int(c)] = (float(z), float(q), old[2] + int(n))
+    order = sorted(table)
+    state["local_ids"] = np.array(order, np.int64)
+    state["local_z"] = np.array([table[c][0] for c in order], np.float64)
+    state["local_q"] = np.array([table[c][1] for c in order], np.float64)
+    state["local_steps"] = np.array([table[c][2] for c in order], np.int64)
+    return state
+
+
+def local_epsilons(scenario, state: dict) -> np.ndarray:
+    """Each client's epsilon so far (one accountant run per distinct (z, q, steps))."""
+    p = scenario.privacy
+    rows = zip(state.get("local_z", []), state.get("local_q", []), state.get("local_steps", []))
+    return np.array(
+        [_client_eps(float(z), float(q), int(n), p.delta, p.accountant) for z, q, n in rows],
+        np.float64,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_eps(z: float, q: float, steps: int, delta: float, accountant: str) -> float:
+    return epsilon([(z, q, steps)], delta=delta, accountant=accountant)
+
+
+def local_metrics(scenario, state: dict) -> dict:
+    eps = local_epsilons(scenario, state)
+    if not len(eps):
+        return {}
+    return {
+        "privacy_epsilon": float(eps.max()),
+        "privacy_epsilon_max": float(eps.max()),
+        "privacy_epsilon_median": float(np.median(eps)),
+        "privacy_clients_accounted": len(eps),
+    }

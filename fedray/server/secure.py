@@ -1,0 +1,207 @@
+"""Secure aggregation on the server's side of a round: buckets, protocol parameters, and the
+per-bucket SecAgg sessions whose only output is each bucket's sum.
+
+The round's plan (which bucket each sampled client is in, t and k per bucket) is a pure
+function of the scenario and the round, so workers derive the same plan without a message.
+With `buckets: 0` the cohort is one bucket. Every bucket runs its own protocol instance;
+a bucket whose survivors fall below t is dropped from the round (`SecAggAbort`), and the
+strategy sees one row per finished bucket: its weighted mean, weighted by its total weight.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedray import seeding
+from fedray.secagg.encoding import dequantize
+from fedray.secagg.graph import choose_parameters
+from fedray.secagg.messages import Params, SecAggAbort
+from fedray.secagg.server import ServerSession
+from fedray.server import privacy
+from fedray.types import UpdateBatch
+
+STAGES = ("advertise", "share", "masked_input", "unmask")
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """Who is in which bucket this round, and each bucket's protocol parameters."""
+
+    cohort: np.ndarray  # (n,) int64 sampled client ids, ascending
+    bucket: np.ndarray  # (n,) bucket index of each cohort member
+    params: tuple[Params, ...]  # per bucket
+
+    def members(self, b: int) -> np.ndarray:
+        return self.cohort[self.bucket == b]
+
+    def params_of(self, client_id: int) -> Params:
+        return self.params[int(self.bucket[np.searchsorted(self.cohort, client_id)])]
+
+
+def bucket_sizes(n: int, buckets: int) -> list[int]:
+    """Sizes of `buckets` groups as equal as possible (0 or 1 bucket: the whole cohort)."""
+    b = max(buckets, 1)
+    return [n // b + (i < n % b) for i in range(b)]
+
+
+def session_params(cfg, n: int) -> Params:
+    """The protocol parameters of a bucket of `n` clients (see `neighbours_and_threshold`)."""
+    k, t = neighbours_and_threshold(cfg, n)
+    return Params(threshold=t, neighbors=k, modulus_bits=cfg.modulus_bits)
+
+
+def neighbours_and_threshold(cfg, n: int) -> tuple[int, int]:
+    """Resolve (k, t) for a bucket of `n` clients from the `secure_aggregation` section.
+
+    SecAgg: every pair of clients shares masks (k = n - 1); t defaults to a majority, n//2 + 1.
+    SecAgg+: k and t default to the smallest that keep every client's neighbourhood safe
+    against `assumed_corrupt` and live through `assumed_dropout` (Bell et al. 2020); a
+    given k with no t takes a majority of the k + 1 share holders.
+    """
+    if cfg.protocol == "secagg":
+        k, t = n - 1, cfg.threshold or n // 2 + 1
+    elif cfg.neighbors is None:
+        k, t = _chosen(n, cfg.assumed_corrupt, cfg.assumed_dropout)
+        t = cfg.threshold or t
+    else:
+        k = min(cfg.neighbors + cfg.neighbors % 2, n - 1)  # a Harary ring needs k even
+        t = cfg.threshold or (k + 1) // 2 + 1
+    return k, t
+
+
+@functools.lru_cache(maxsize=64)
+def _chosen(n: int, corrupt: float, dropout: float) -> tuple[int, int]:
+    return choose_parameters(n, corrupt=corrupt, dropout=dropout)
+
+
+def round_plan(scenario, round_: int, cohort: np.ndarray) -> RoundPlan:
+    """Assign the round's cohort to buckets at random (seeded) and resolve each one's t, k."""
+    cfg = scenario.secure_aggregation
+    sizes = bucket_sizes(len(cohort), cfg.buckets)
+    rng = seeding.rng(scenario.seed, round_, 0, seeding.SECAGG)
+    bucket = np.repeat(np.arange(len(sizes)), sizes)[rng.permutation(len(cohort))]
+    return RoundPlan(
+        np.asarray(cohort, np.int64), bucket, tuple(session_params(cfg, s) for s in sizes)
+    )
+
+
+class SecureRound:
+    """The server's half of one round's secure aggregation: one `ServerSession` per bucket.
+
+    Each stage takes the messages that arrived and returns what each client receives next;
+    a bucket that aborts is recorded and gets no more messages.
+    """
+
+    def __init__(self, scenario, round_: int, plan: RoundPlan):
+        self.scenario, self.plan = scenario, plan
+        graph_rng = seeding.rng(scenario.seed, round_, 1, seeding.SECAGG)
+        self.sessions = {
+            b: ServerSession(plan.members(b), p, graph_rng) for b, p in enumerate(plan.params)
+        }
+        self.aborted: dict[int, str] = {}
+        self.seconds = 0.0
+        self.noise = seeding.rng(scenario.seed, round_, 0, seeding.PRIVACY)  # central DP's
+
+    def _bucket(self, client_id: int) -> int:
+        return int(self.plan.bucket[np.searchsorted(self.plan.cohort, client_id)])
+
+    def _by_bucket(self, items, client_of) -> dict[int, list]:
+        out: dict[int, list] = {b: [] for b in self.sessions if b not in self.aborted}
+        for item in items:
+            b = self._bucket(client_of(item))
+            if b in out:
+                out[b].append(item)
+        return out
+
+    def _each(self, grouped: dict[int, object], call) -> dict[int, object]:
+        """Run `call(session, messages)` for every live bucket; record the ones that abort."""
+        start, out = time.perf_counter(), {}
+        for b, messages in grouped.items():
+            try:
+                out[b] = call(self.sessions[b], messages)
+            except SecAggAbort as exc:
+                self.aborted[b] = str(exc)
+        self.seconds += time.perf_counter() - start
+        return out
+
+    def keys(self, adverts: list) -> dict:
+        """Public keys in; for each client, its neighbours' public keys."""
+        done = self._each(
+            self._by_bucket(adverts, lambda a: a.client_id), ServerSession.collect_keys
+        )
+        return {cid: keys for per_bucket in done.values() for cid, keys in per_bucket.items()}
+
+    def shares(self, shares: list) -> dict:
+        """Encrypted key shares in; for each receiver, the ciphertexts addressed to it."""
+        done = self._each(self._by_bucket(shares, lambda s: s.sender), ServerSession.route_shares)
+        return {cid: cts for per_bucket in done.values() for cid, cts in per_bucket.items()}
+
+    def masked(self, masked: dict) -> dict:
+        """Masked inputs in; for each survivor, the list of its bucket's survivors."""
+        grouped = {b: {} for b in self.sessions if b not in self.aborted}
+        for cid, y in masked.items():
+            b = self._bucket(cid)
+            if b in grouped:
+                grouped[b][cid] = y
+        done = self._each(grouped, ServerSession.collect_masked)
+        return {cid: survivors for survivors in done.values() for cid in survivors}
+
+    def finish(self, responses: list) -> tuple[UpdateBatch, dict, dict]:
+        """Unmasking shares in; the bucket means as an UpdateBatch (one row per bucket).
+
+        Returns (batch whose client_ids are bucket indices, metrics, bucket -> its surviving
+        client ids).
+        """
+        sums = self._each(self._by_bucket(responses, lambda r: r.client_id), ServerSession.finish)
+        cfg = self.scenario.secure_aggregation
+        rows, weights, ids, members = [], [], [], {}
+        for b, total in sorted(sums.items()):
+            weighted, units = dequantize(
+                total, clip=cfg.clip, bits=cfg.bits, modulus_bits=cfg.modulus_bits
+            )
+            members[b] = sorted(self.sessions[b].survivors)
+            if units == 0:
+                continue
+            if self.scenario.privacy.mode in privacy.USER_LEVEL:  # uniform weights: a sum
+                rows.append(privacy.secure_sum_to_mean(self.scenario, weighted, self.noise))
+            else:
+                rows.append((weighted * (_max_units(cfg) / units)).astype(np.float32))
+            weights.append(units)
+            ids.append(b)
+        dim = len(rows[0]) if rows else 0
+        batch = UpdateBatch(
+            np.array(ids, np.int64),
+            np.stack(rows) if rows else np.zeros((0, dim), np.float32),
+            np.array(weights, np.int64),
+        )
+        return batch, self.metrics(), members
+
+    def metrics(self) -> dict:
+        stats = [s.stats for s in self.sessions.values()]
+        out = {
+            "secagg_buckets": len(self.sessions),
+            "secagg_buckets_aborted": len(self.aborted),
+            "secagg_server_seconds": self.seconds,
+        }
+        for key in ("survivors", "dropped_before_sharing", "dropped_after_sharing"):
+            out[f"secagg_{key}"] = int(sum(s.get(key, 0) for s in stats))
+        for key in ("bytes_up", "bytes_down"):
+            out[f"secagg_server_{key}"] = int(sum(s.get(key, 0) for s in stats))
+        if self.aborted:
+            out["secagg_abort"] = "; ".join(f"bucket {b}: {m}" for b, m in self.aborted.items())
+        return out
+
+
+def _max_units(cfg) -> int:
+    return cfg.max_weight if cfg.weighting == "examples" else 1
+
+
+def client_units(cfg, num_examples: int) -> tuple[int, int]:
+    """(units, max_units): a client's weight min(n_k, max_weight) / max_weight, in units."""
+    if cfg.weighting == "uniform":
+        return 1, 1
+    return min(int(num_examples), cfg.max_weight), cfg.max_weight

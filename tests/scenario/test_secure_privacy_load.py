@@ -1,0 +1,100 @@
+"""What the loader refuses for secure aggregation and privacy, and why it says so."""
+
+import pytest
+
+from fedray.scenario import load_scenario
+from tests.scenario.test_load import problems_of
+
+SECAGG = {"protocol": "secagg"}
+
+
+def one(problems: list[str], needle: str) -> str:
+    hits = [p for p in problems if needle in p]
+    assert len(hits) == 1, problems
+    return hits[0]
+
+
+def test_defaults_leave_both_off():
+    s = load_scenario({})
+    assert s.secure_aggregation.protocol == "none" and s.privacy.mode == "none"
+
+
+@pytest.mark.parametrize("strategy", ["scaffold", "fednova", "qffl"])
+def test_strategies_that_need_rows_are_refused_under_secagg(strategy):
+    line = one(problems_of({"strategy": {"name": strategy}, "secure_aggregation": SECAGG}),
+               "strategy.name")
+    assert "only sums" in line
+
+
+def test_robust_rule_without_buckets_is_refused_with_the_way_out():
+    line = one(problems_of({"defense": {"type": "krum"}, "secure_aggregation": SECAGG}),
+               "defense.type")
+    assert "never sees one" in line and "buckets" in line
+
+
+def test_robust_rule_over_buckets_is_checked_on_the_bucket_count():
+    scenario = {
+        "federation": {"population": 100, "clients_per_round": 30},
+        "defense": {"type": "krum", "f": 2},
+        "secure_aggregation": {**SECAGG, "buckets": 5},
+    }
+    line = one(problems_of(scenario), "defense")
+    assert "5 bucket means" in line  # Krum needs n > 2f + 2 = 6 rows
+    assert load_scenario({**scenario, "secure_aggregation": {**SECAGG, "buckets": 10}})
+
+
+def test_buckets_too_small_to_hide_an_update_are_refused():
+    line = one(problems_of({"secure_aggregation": {**SECAGG, "buckets": 5}}), "buckets")
+    assert "reveal individual updates" in line  # 10 clients in 5 buckets of 2
+
+
+def test_model_attacks_are_refused_data_attacks_allowed():
+    line = one(problems_of({"attack": {"type": "ipm", "fraction": 0.2},
+                            "secure_aggregation": SECAGG}), "attack.type")
+    assert "data attack" in line
+    assert load_scenario({"attack": {"type": "label_flip", "fraction": 0.2},
+                          "secure_aggregation": SECAGG})
+
+
+def test_modulus_too_small_for_the_cohort_is_refused():
+    line = one(problems_of({"secure_aggregation": {**SECAGG, "bits": 30, "modulus_bits": 32}}),
+               "modulus_bits")
+    assert "modulus_bits" in line
+
+
+def test_threshold_above_the_share_holders_is_refused():
+    line = one(problems_of({"secure_aggregation": {**SECAGG, "threshold": 11}}), "threshold")
+    assert "<= 10" in line
+
+
+def test_buckets_without_a_protocol_are_refused():
+    one(problems_of({"secure_aggregation": {"buckets": 3}}), "buckets")
+
+
+def test_privacy_needs_exactly_one_noise_level():
+    one(problems_of({"privacy": {"mode": "central"}}), "noise_multiplier")
+    one(problems_of({"privacy": {"mode": "central", "noise_multiplier": 1.0,
+                                 "target_epsilon": 3.0}}), "noise_multiplier")
+    assert load_scenario({"privacy": {"mode": "central", "target_epsilon": 3.0}})
+
+
+def test_noise_without_a_mode_is_refused():
+    one(problems_of({"privacy": {"noise_multiplier": 1.0}}), "privacy.noise_multiplier")
+
+
+def test_distributed_dp_needs_secure_aggregation_with_uniform_weights():
+    one(problems_of({"privacy": {"mode": "distributed", "noise_multiplier": 1.0}}),
+        "privacy.mode")
+    line = one(problems_of({"privacy": {"mode": "distributed", "noise_multiplier": 1.0},
+                            "secure_aggregation": SECAGG}), "weighting")
+    assert "fixed weights" in line
+
+
+def test_user_level_dp_refuses_robust_rules():
+    one(problems_of({"privacy": {"mode": "central", "noise_multiplier": 1.0},
+                     "defense": {"type": "median"}}), "defense.type")
+
+
+def test_local_dp_refuses_client_side_terms():
+    one(problems_of({"privacy": {"mode": "local", "noise_multiplier": 1.0},
+                     "strategy": {"name": "scaffold"}}), "strategy.name")
