@@ -17,7 +17,8 @@ FAST = {"federated_clients": 0}
 
 def test_central_dp_reports_the_accountants_epsilon_every_round(tmp_path):
     scenario = tiny(
-        rounds=3, privacy={"mode": "central", "noise_multiplier": 1.1, "clip": 0.5},
+        rounds=3,
+        privacy={"mode": "central", "noise_multiplier": 1.1, "clip": 0.5},
         evaluation=FAST,
     )
 
@@ -47,7 +48,8 @@ def test_central_dp_noise_moves_the_model_by_about_z_s_over_m(tmp_path):
 
 def test_target_epsilon_is_met_at_the_last_round(tmp_path):
     scenario = tiny(
-        rounds=4, privacy={"mode": "central", "target_epsilon": 5.0, "clip": 0.5},
+        rounds=4,
+        privacy={"mode": "central", "target_epsilon": 5.0, "clip": 0.5},
         evaluation=FAST,
     )
 
@@ -78,8 +80,13 @@ def test_budget_stops_the_run_before_it_is_exceeded(tmp_path):
 def test_budget_warns_and_goes_on_when_asked(tmp_path):
     scenario = tiny(
         rounds=3,
-        privacy={"mode": "central", "noise_multiplier": 0.8, "budget": 1.0,
-                 "on_budget": "warn", "clip": 0.5},
+        privacy={
+            "mode": "central",
+            "noise_multiplier": 0.8,
+            "budget": 1.0,
+            "on_budget": "warn",
+            "clip": 0.5,
+        },
         evaluation=FAST,
     )
 
@@ -92,9 +99,17 @@ def test_budget_warns_and_goes_on_when_asked(tmp_path):
 def test_adaptive_clipping_moves_the_bound(tmp_path):
     scenario = tiny(
         rounds=4,
-        privacy={"mode": "central", "noise_multiplier": 0.5, "clip": 100.0,
-                 "adaptive_clipping": {"enabled": True, "target_quantile": 0.5, "lr": 0.5,
-                                       "count_noise": 1.0}},
+        privacy={
+            "mode": "central",
+            "noise_multiplier": 0.5,
+            "clip": 100.0,
+            "adaptive_clipping": {
+                "enabled": True,
+                "target_quantile": 0.5,
+                "lr": 0.5,
+                "count_noise": 1.0,
+            },
+        },
         evaluation=FAST,
     )
 
@@ -125,8 +140,12 @@ def test_local_dp_epsilon_grows_for_a_client_sampled_again(tmp_path):
 def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
     scenario = tiny(
         rounds=2,
-        secure_aggregation={"protocol": "secagg", "weighting": "uniform", "clip": 4.0,
-                            "dropout": {"masked_input": 0.3}},
+        secure_aggregation={
+            "protocol": "secagg",
+            "weighting": "uniform",
+            "clip": 4.0,
+            "dropout": {"masked_input": 0.3},
+        },
         privacy={"mode": "distributed", "noise_multiplier": 1.0, "clip": 0.5},
         evaluation=FAST,
     )

@@ -18,8 +18,11 @@ SECAGG = {"protocol": "secagg", "clip": 1.0, "bits": 20, "modulus_bits": 40, "ma
 def test_secure_fedavg_matches_plain_fedavg_up_to_quantization(tmp_path, protocol):
     plain = fedray.run(tiny(rounds=2, evaluation=FAST), out=tmp_path / "plain")
     secure = fedray.run(
-        tiny(rounds=2, evaluation=FAST, secure_aggregation={**SECAGG, "protocol": protocol,
-                                                           "neighbors": 4}),
+        tiny(
+            rounds=2,
+            evaluation=FAST,
+            secure_aggregation={**SECAGG, "protocol": protocol, "neighbors": 4},
+        ),
         out=tmp_path / "secure",
     )
 
@@ -35,8 +38,11 @@ def test_dropouts_at_every_stage_are_recovered(tmp_path):
     scenario = tiny(
         rounds=3,
         federation={"population": 20, "clients_per_round": 12},
-        secure_aggregation={**SECAGG, "threshold": 3, "dropout": {
-            "advertise": 0.1, "share": 0.1, "masked_input": 0.2, "unmask": 0.1}},
+        secure_aggregation={
+            **SECAGG,
+            "threshold": 3,
+            "dropout": {"advertise": 0.1, "share": 0.1, "masked_input": 0.2, "unmask": 0.1},
+        },
         evaluation=FAST,
     )
 
@@ -57,8 +63,14 @@ def test_too_few_survivors_fail_the_round_and_change_nothing(tmp_path):
         secure_aggregation={**SECAGG, "threshold": 6, "dropout": {"masked_input": 0.9}},
         evaluation=FAST,
     )
-    start = fedray.run({**scenario, "rounds": 1, "secure_aggregation": {
-        **scenario["secure_aggregation"], "dropout": {"advertise": 1.0}}}, out=tmp_path / "none")
+    start = fedray.run(
+        {
+            **scenario,
+            "rounds": 1,
+            "secure_aggregation": {**scenario["secure_aggregation"], "dropout": {"advertise": 1.0}},
+        },
+        out=tmp_path / "none",
+    )
 
     result = fedray.run(scenario, out=tmp_path / "run")
 
@@ -87,10 +99,72 @@ def test_buckets_run_a_robust_rule_over_bucket_means(tmp_path):
 
 
 def test_secure_runs_are_reproducible_bit_for_bit(tmp_path):
-    scenario = tiny(rounds=2, evaluation=FAST, secure_aggregation={
-        **SECAGG, "protocol": "secagg_plus", "neighbors": 4, "dropout": {"masked_input": 0.2}})
+    scenario = tiny(
+        rounds=2,
+        evaluation=FAST,
+        secure_aggregation={
+            **SECAGG,
+            "protocol": "secagg_plus",
+            "neighbors": 4,
+            "dropout": {"masked_input": 0.2},
+        },
+    )
 
     a = fedray.run(scenario, out=tmp_path / "a")
     b = fedray.run(scenario, out=tmp_path / "b")
 
     np.testing.assert_array_equal(a.params, b.params)  # fresh keys, same sums
+
+
+def test_the_aggregator_never_receives_an_unmasked_update(monkeypatch):
+    """Drive one round through a Worker and the Aggregator (plain objects, same code as the
+    actors) and record everything that reaches the server's side of the protocol."""
+    import ray
+
+    from fedray import seeding
+    from fedray.api import prepare
+    from fedray.client.worker import Worker
+    from fedray.engine import sample_clients
+    from fedray.scenario import load_scenario
+    from fedray.scenario.convert import to_plain
+    from fedray.secagg.messages import EncryptedShare, PublicKeys, UnmaskResponse
+    from fedray.server import secure
+    from fedray.server.aggregator import Aggregator
+    from fedray.server.state import ServerState
+
+    scenario = load_scenario(tiny(secure_aggregation={**SECAGG, "dropout": {"masked_input": 0.2}}))
+    plain = to_plain(scenario)
+    received = []
+    for stage in ("keys", "shares", "masked", "finish"):
+        original = getattr(secure.SecureRound, stage)
+
+        def spy(self, messages, _original=original):
+            received.append(messages)
+            return _original(self, messages)
+
+        monkeypatch.setattr(secure.SecureRound, stage, spy)
+    params = prepare(scenario).initial_params
+    worker, aggregator = Worker(plain), Aggregator(plain, ServerState(0, params))
+    cohort = sample_clients(scenario.seed, 1, 20, 6, seeding.SAMPLE)
+    ids = cohort.tolist()
+
+    keys, _ = worker.train(params, 1, ids)
+    aggregator.secagg_begin(1, cohort)
+    to_share = aggregator.secagg_keys([ids], [ray.put(keys)])
+    routed = aggregator.secagg_shares([ids], [ray.put(worker.secagg_share(1, to_share))])
+    inputs = dict(worker.secure.inputs)  # the encoded updates, just before they are masked
+    masked = worker.secagg_mask(1, routed)
+    survivors = aggregator.secagg_masked([ids], [ray.put(masked)])
+    metrics = aggregator.secagg_step(1, [ray.put(worker.secagg_unmask(1, survivors))])
+
+    kinds = (PublicKeys, EncryptedShare, UnmaskResponse)
+    adverts, shares, vectors, responses = received
+    assert all(isinstance(m, kinds) for part in (adverts, shares, responses) for m in part)
+    assert set(vectors) <= set(inputs) and len(vectors) >= 3
+    for cid, y in vectors.items():
+        x = inputs[cid]
+        assert y.dtype == np.uint64 and y.shape == x.shape
+        assert np.mean(y == x) < 1e-3  # no coordinate goes out as it is
+        assert abs(np.corrcoef(y.astype(np.float64), x.astype(np.float64))[0, 1]) < 0.2
+    assert metrics["secagg_survivors"] == len(vectors)
+    assert not hasattr(aggregator, "deltas")

@@ -45,6 +45,7 @@ class ServerSession:
         self.sharers: list[int] = []  # U2
         self.survivors: list[int] = []  # U3
         self._masked: dict[int, np.ndarray] = {}
+        self._recover: list[int] = []  # U2 \ U3 whose masking keys must be rebuilt
         self._stage = "collect_keys"
         self.stats = {
             "survivors": 0,
@@ -117,12 +118,14 @@ class ServerSession:
         """
         senders = sorted({s.sender for s in shares})
         start = self._enter("route_shares", senders, set(self.keys))
-        for u in senders:
-            expected = {int(v) for v in self.graph[u] if int(v) in self.keys}
-            got = [s.receiver for s in shares if s.sender == u]
-            if sorted(got) != sorted(expected):
+        sent: dict[int, list[int]] = {u: [] for u in senders}
+        for s in shares:
+            sent[s.sender].append(s.receiver)
+        for u, got in sent.items():
+            expected = sorted(int(v) for v in self.graph[u] if int(v) in self.keys)
+            if sorted(got) != expected:
                 raise ProtocolViolation(
-                    f"client {u} sent shares to {sorted(got)}; its neighbours are {sorted(expected)}"
+                    f"client {u} sent shares to {sorted(got)}; its neighbours are {expected}"
                 )
         self.stats["bytes_up"] += sum(s.nbytes for s in shares)
         self.sharers = senders
@@ -159,9 +162,15 @@ class ServerSession:
         self.stats["dropped_after_sharing"] = len(self.sharers) - len(survived)
         self._abort_below_t("masked_input", len(survived))
         mask = self._member_mask(survived)
+        self._recover = []
         for u in self.sharers:
-            holders = self._count(u, mask) + (u in survived)
+            nearby = self._count(u, mask)
+            if u not in survived and nearby == 0:
+                continue  # nobody left masked with u: its key is not needed
+            if u not in survived:
+                self._recover.append(u)
             secret = "seed b_u" if u in survived else "masking key s_sk"
+            holders = nearby + (u in survived)
             self._abort_below_t("masked_input", holders, f"holders of client {u}'s {secret}")
         self._masked = vectors
         down = len(survived) * ID_BYTES * len(survived)
@@ -195,10 +204,9 @@ class ServerSession:
 
     def _gather(self, responses: list[UnmaskResponse]) -> tuple[dict, dict]:
         """owner -> [(holder, share)] for b of survivors and s_sk of clients dropped after sharing."""
-        survived = set(self.survivors)
-        dropped = set(self.sharers) - survived
+        survived, dropped = set(self.survivors), set(self._recover)
         b_rows = {u: [] for u in self.survivors}
-        s_rows = {v: [] for v in sorted(dropped)}
+        s_rows = {v: [] for v in self._recover}
         for r in sorted(responses, key=lambda r: r.client_id):
             if set(r.b_shares) - survived or set(r.s_shares) - dropped:
                 raise ProtocolViolation(

@@ -83,7 +83,10 @@ def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=Non
     noise).
     """
     new, metrics = _apply(state, batch, scenario, reference)
-    if scenario.privacy.mode in privacy.USER_LEVEL:
+    released = metrics["updates_aggregated"] > 0 and not metrics.get("defense_skipped")
+    if scenario.privacy.mode in privacy.USER_LEVEL and not released:
+        metrics["privacy_epsilon"] = privacy.user_epsilon(scenario, state.privacy_state)
+    elif scenario.privacy.mode in privacy.USER_LEVEL:  # a noised mean left the server
         rng = seeding.rng(scenario.seed, new.round, 1, seeding.PRIVACY)
         ledger, more = privacy.after_round(
             scenario,

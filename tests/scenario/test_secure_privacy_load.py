@@ -21,14 +21,16 @@ def test_defaults_leave_both_off():
 
 @pytest.mark.parametrize("strategy", ["scaffold", "fednova", "qffl"])
 def test_strategies_that_need_rows_are_refused_under_secagg(strategy):
-    line = one(problems_of({"strategy": {"name": strategy}, "secure_aggregation": SECAGG}),
-               "strategy.name")
+    line = one(
+        problems_of({"strategy": {"name": strategy}, "secure_aggregation": SECAGG}), "strategy.name"
+    )
     assert "only sums" in line
 
 
 def test_robust_rule_without_buckets_is_refused_with_the_way_out():
-    line = one(problems_of({"defense": {"type": "krum"}, "secure_aggregation": SECAGG}),
-               "defense.type")
+    line = one(
+        problems_of({"defense": {"type": "krum"}, "secure_aggregation": SECAGG}), "defense.type"
+    )
     assert "never sees one" in line and "buckets" in line
 
 
@@ -49,16 +51,21 @@ def test_buckets_too_small_to_hide_an_update_are_refused():
 
 
 def test_model_attacks_are_refused_data_attacks_allowed():
-    line = one(problems_of({"attack": {"type": "ipm", "fraction": 0.2},
-                            "secure_aggregation": SECAGG}), "attack.type")
+    line = one(
+        problems_of({"attack": {"type": "ipm", "fraction": 0.2}, "secure_aggregation": SECAGG}),
+        "attack.type",
+    )
     assert "data attack" in line
-    assert load_scenario({"attack": {"type": "label_flip", "fraction": 0.2},
-                          "secure_aggregation": SECAGG})
+    assert load_scenario(
+        {"attack": {"type": "label_flip", "fraction": 0.2}, "secure_aggregation": SECAGG}
+    )
 
 
 def test_modulus_too_small_for_the_cohort_is_refused():
-    line = one(problems_of({"secure_aggregation": {**SECAGG, "bits": 30, "modulus_bits": 32}}),
-               "modulus_bits")
+    line = one(
+        problems_of({"secure_aggregation": {**SECAGG, "bits": 30, "modulus_bits": 32}}),
+        "modulus_bits",
+    )
     assert "modulus_bits" in line
 
 
@@ -73,8 +80,12 @@ def test_buckets_without_a_protocol_are_refused():
 
 def test_privacy_needs_exactly_one_noise_level():
     one(problems_of({"privacy": {"mode": "central"}}), "noise_multiplier")
-    one(problems_of({"privacy": {"mode": "central", "noise_multiplier": 1.0,
-                                 "target_epsilon": 3.0}}), "noise_multiplier")
+    one(
+        problems_of(
+            {"privacy": {"mode": "central", "noise_multiplier": 1.0, "target_epsilon": 3.0}}
+        ),
+        "noise_multiplier",
+    )
     assert load_scenario({"privacy": {"mode": "central", "target_epsilon": 3.0}})
 
 
@@ -83,18 +94,35 @@ def test_noise_without_a_mode_is_refused():
 
 
 def test_distributed_dp_needs_secure_aggregation_with_uniform_weights():
-    one(problems_of({"privacy": {"mode": "distributed", "noise_multiplier": 1.0}}),
-        "privacy.mode")
-    line = one(problems_of({"privacy": {"mode": "distributed", "noise_multiplier": 1.0},
-                            "secure_aggregation": SECAGG}), "weighting")
+    one(problems_of({"privacy": {"mode": "distributed", "noise_multiplier": 1.0}}), "privacy.mode")
+    line = one(
+        problems_of(
+            {
+                "privacy": {"mode": "distributed", "noise_multiplier": 1.0},
+                "secure_aggregation": SECAGG,
+            }
+        ),
+        "weighting",
+    )
     assert "fixed weights" in line
 
 
 def test_user_level_dp_refuses_robust_rules():
-    one(problems_of({"privacy": {"mode": "central", "noise_multiplier": 1.0},
-                     "defense": {"type": "median"}}), "defense.type")
+    one(
+        problems_of(
+            {"privacy": {"mode": "central", "noise_multiplier": 1.0}, "defense": {"type": "median"}}
+        ),
+        "defense.type",
+    )
 
 
 def test_local_dp_refuses_client_side_terms():
-    one(problems_of({"privacy": {"mode": "local", "noise_multiplier": 1.0},
-                     "strategy": {"name": "scaffold"}}), "strategy.name")
+    one(
+        problems_of(
+            {
+                "privacy": {"mode": "local", "noise_multiplier": 1.0},
+                "strategy": {"name": "scaffold"},
+            }
+        ),
+        "strategy.name",
+    )
