@@ -30,6 +30,8 @@ FIGURES = (
     "best_test_accuracy",
     "final_backdoor_success",
     "final_target_accuracy",
+    "final_epsilon",
+    "final_membership_auc",
 )
 
 
@@ -323,7 +325,12 @@ def heatmap(table: pa.Table, axes: list[str], path: Path) -> None:
                 continue
             col = second.index(r[axes[1]]) if len(axes) > 1 else 0
             values[first.index(r[axes[0]]), col] = r[f"{name}_mean"]
-        image = ax.imshow(values, vmin=0, vmax=1, cmap="viridis" if "accuracy" in name else "magma")
+        # Rates share one 0..1 scale; epsilon is unbounded, so its panel scales to its values.
+        finite = values[np.isfinite(values)]
+        top = 1.0 if name != "final_epsilon" or not len(finite) else max(finite.max(), 1e-9)
+        image = ax.imshow(
+            values, vmin=0, vmax=top, cmap="viridis" if "accuracy" in name else "magma"
+        )
         for (i, j), v in np.ndenumerate(values):
             if not np.isnan(v):
                 ax.text(
@@ -332,7 +339,7 @@ def heatmap(table: pa.Table, axes: list[str], path: Path) -> None:
                     f"{v:.2f}",
                     ha="center",
                     va="center",
-                    color="white" if v < 0.6 else "black",
+                    color="white" if v < 0.6 * top else "black",
                     fontsize=8,
                 )
         ax.set_xticks(range(len(second)), second, rotation=45, ha="right", fontsize=8)

@@ -65,6 +65,8 @@ def pairwise_masks(
     Returns:
         two (length,) arrays of `prg.word_dtype(bits)`; u's input carries plus - minus.
     """
+    if isinstance(own_s, bytes):  # parse once, not once per peer
+        own_s = keys.generate(own_s)
     dtype = prg.word_dtype(bits)
     plus, minus = np.zeros(length, dtype), np.zeros(length, dtype)
     for v, s_pk in peers.items():

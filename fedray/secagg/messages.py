@@ -23,11 +23,12 @@ FIELD_BYTES = 4  # a share chunk (an element of GF(2^20 - 3)) on the wire
 class Params:
     """One protocol instance's parameters.
 
-    threshold: t, how many shares rebuild a secret (Shamir), at most neighbors + 1 (a
-        client's share holders are its neighbours and itself).
-    neighbors: k, the degree of SecAgg+'s graph (Bell et al., CCS 2020); k >= n - 1 is the
-        complete graph, i.e. SecAgg.
-    modulus_bits: m; inputs and sums live in Z_{2^m}.
+    Attributes:
+        threshold: t, how many shares rebuild a secret (Shamir), at most neighbors + 1 (a
+            client's share holders are its neighbours and itself).
+        neighbors: k, the degree of SecAgg+'s graph (Bell et al., CCS 2020); k >= n - 1 is
+            the complete graph, i.e. SecAgg.
+        modulus_bits: m; inputs and sums live in Z_{2^m}.
     """
 
     threshold: int
