@@ -74,6 +74,9 @@ def _tag(name: str) -> str:
         ("clients_", "clients"),
         ("rejected_", "clients"),
         ("updates_", "clients"),
+        ("secagg_", "secure_aggregation"),
+        ("privacy_", "privacy"),
+        ("audit_", "privacy"),
     ):
         if name.startswith(prefix):
             return f"{group}/{name[len(prefix) :]}"

@@ -121,3 +121,23 @@ def test_workers_derive_the_same_plan_as_the_server():
     clients = SecureClients(s)
     clients._reset(2)
     assert np.array_equal(clients._plan.bucket, round_plan(s, 2, cohort).bucket)
+
+
+def test_the_bucketed_robust_path_is_the_rule_over_bucket_means():
+    from fedray.server.state import ServerState, server_round
+
+    s = load_scenario(tiny(
+        federation={"population": 40, "clients_per_round": 12},
+        defense={"type": "median"},
+        secure_aggregation={**SECAGG, "buckets": 4, "weighting": "uniform"},
+    ))
+    rng = np.random.default_rng(3)
+    deltas = {c: rng.uniform(-0.5, 0.5, 8).astype(np.float32) for c in range(12)}
+    (batch, _, members), _ = run_round(s, deltas, dict.fromkeys(deltas, 10))
+
+    state, metrics = server_round(ServerState(0, np.zeros(8, np.float32)), batch, s)
+
+    means = np.stack([np.mean([deltas[c] for c in members[b]], axis=0) for b in range(4)])
+    bound = error_bound(clients=3, clip=1.0, bits=20) / 3
+    np.testing.assert_allclose(state.params, np.median(means, axis=0), atol=bound + 1e-6)
+    assert metrics["updates_received"] == 4
