@@ -106,10 +106,13 @@ class SecureClients:
 
     def unmask(self, round_: int, survivors: dict) -> list:
         """Each live client's shares for the server: b of survivors, masking keys of the rest."""
-        return [
-            self.sessions[cid].unmask(alive)
-            for cid, alive in self._mine(round_, survivors, "unmask")
-        ]
+        out = []
+        for cid, alive in self._mine(round_, survivors, "unmask"):
+            try:
+                out.append(self.sessions[cid].unmask(alive))
+            except SecAggAbort as exc:  # told of fewer than t survivors: it refuses to answer
+                self.dropped[cid] = f"unmask ({exc})"
+        return out
 
     def _mine(self, round_: int, messages: dict, stage: str):
         if round_ != self.round:

@@ -126,11 +126,13 @@ def test_workers_derive_the_same_plan_as_the_server():
 def test_the_bucketed_robust_path_is_the_rule_over_bucket_means():
     from fedray.server.state import ServerState, server_round
 
-    s = load_scenario(tiny(
-        federation={"population": 40, "clients_per_round": 12},
-        defense={"type": "median"},
-        secure_aggregation={**SECAGG, "buckets": 4, "weighting": "uniform"},
-    ))
+    s = load_scenario(
+        tiny(
+            federation={"population": 40, "clients_per_round": 12},
+            defense={"type": "median"},
+            secure_aggregation={**SECAGG, "buckets": 4, "weighting": "uniform"},
+        )
+    )
     rng = np.random.default_rng(3)
     deltas = {c: rng.uniform(-0.5, 0.5, 8).astype(np.float32) for c in range(12)}
     (batch, _, members), _ = run_round(s, deltas, dict.fromkeys(deltas, 10))
