@@ -43,7 +43,7 @@ from fedray.secagg.server import ServerSession
 PROTOCOLS = ("plain", "SecAgg", "SecAgg+")
 M_BITS, Q_BITS, CORRUPT = 32, 16, 1 / 3
 SMALL_D = 10_000  # vector length of the stand-in server run when full length is too slow
-MAX_REAL_WORDS = 2 * 10**8  # inputs + masked vectors held by a real run, uint64: 3 GiB
+MAX_REAL_WORDS = 3 * 10**8  # inputs + masked vectors held by a real run, uint64: 4.5 GiB
 CHUNKS = shamir.chunk_count(SECRET_BYTES)
 CIPHERTEXT_BYTES = keys.NONCE_BYTES + 2 * CHUNKS * 4 + keys.TAG_BYTES  # one share message
 FULL = {
@@ -52,7 +52,7 @@ FULL = {
     "growth": [50, 100, 200, 400, 800, 1600],
     "growth_d": 10**4,
 }
-QUICK = {"n": [20, 60], "d": [10**3, 10**4], "growth": [10, 20, 40, 80], "growth_d": 10**3}
+QUICK = {"n": [20, 150], "d": [10**3, 10**5], "growth": [10, 20, 40, 80, 160], "growth_d": 10**3}
 DROPOUTS = (0.0, 0.1, 0.3)
 GROWTH_DROPOUTS = (0.0, 0.1)
 
@@ -97,16 +97,24 @@ class UnitCosts:
 
     def mask(self, d: int) -> float:
         """Expand one AES-256-CTR mask of d + 1 words and add it to an accumulator."""
-        seed, acc = self.rng.bytes(32), np.zeros(d + 1, prg.word_dtype(M_BITS))
-        step = lambda: acc.__iadd__(prg.keystream_words(seed, d + 1, M_BITS))  # noqa: E731
-        return self._cached("mask", d, lambda: median_seconds(step, 5 if d > 10**5 else 21))
+
+        def run() -> float:
+            seed, acc = self.rng.bytes(32), np.zeros(d + 1, prg.word_dtype(M_BITS))
+            step = lambda: acc.__iadd__(prg.keystream_words(seed, d + 1, M_BITS))  # noqa: E731
+            return median_seconds(step, 5 if d > 10**5 else 21)
+
+        return self._cached("mask", d, run)
 
     def receive(self, d: int) -> float:
         """Check one masked vector and add it to the server's accumulator."""
-        y = self.rng.integers(0, 1 << M_BITS, d + 1, dtype=np.uint64)
-        acc = np.zeros(d + 1, prg.word_dtype(M_BITS))
-        step = lambda: acc.__iadd__(check_vector(y, M_BITS).astype(acc.dtype))  # noqa: E731
-        return self._cached("receive", d, lambda: median_seconds(step, 5 if d > 10**5 else 21))
+
+        def run() -> float:
+            y = self.rng.integers(0, 1 << M_BITS, d + 1, dtype=np.uint64)
+            acc = np.zeros(d + 1, prg.word_dtype(M_BITS))
+            step = lambda: acc.__iadd__(check_vector(y, M_BITS).astype(acc.dtype))  # noqa: E731
+            return median_seconds(step, 5 if d > 10**5 else 21)
+
+        return self._cached("receive", d, run)
 
     def quantize(self, d: int) -> float:
         return self._cached(
@@ -164,7 +172,7 @@ class Cell:
     survivors: int = 0
     recovered: int = 0  # dropped clients whose masking key the server rebuilt
     masks_rebuilt: int = 0  # pairwise masks between those and survivors
-    checked: bool = False  # the unmasked sum equals the plain sum of the quantized inputs
+    checked: bool | None = False  # unmasked sum == plain sum of the inputs; None for plain
     sampled: int = 0
     wall_seconds: float = 0.0
 
@@ -277,12 +285,12 @@ def serve_stand_ins(server: ServerSession, ring, d: int, dropped: set[int], rng)
     pool = [rng.integers(0, 1 << M_BITS, d + 1, dtype=np.uint64) for _ in range(4)]
     alive = [u for u in range(len(ring)) if u not in dropped]
     survivors = set(server.collect_masked({u: pool[u % 4] for u in alive}))
+    secrets = [shamir.to_chunks([m.b, m.s_bytes]) for m in ring]  # (2, chunks) per owner
     responses = []
     for u in sorted(survivors):
-        held = [shamir.to_chunks([ring[o].b, ring[o].s_bytes]) for o in [u, *server.graph[u]]]
         owners = [u, *map(int, server.graph[u])]
-        b = {o: h[0] for o, h in zip(owners, held) if o in survivors}
-        s = {o: h[1] for o, h in zip(owners, held) if o not in survivors}
+        b = {o: secrets[o][0] for o in owners if o in survivors}
+        s = {o: secrets[o][1] for o in owners if o not in survivors}
         responses.append(UnmaskResponse(u, b_shares=b, s_shares=s))
     server.finish(responses)
 
@@ -433,36 +441,44 @@ def growth_table(cells: dict, ns: list[int], d: int) -> list[str]:
     return lines
 
 
+def client_model(cell: Cell, cost: UnitCosts) -> list[float]:
+    """Seconds of one surviving client's X25519, AES-CTR, Shamir and AES-GCM work."""
+    k = cell.k
+    return [
+        2 * k * cost.agree,
+        (k + 1) * cost.mask(cell.d),
+        cost.share(k + 1, cell.t),
+        k * cost.gcm,
+    ]
+
+
+def server_model(cell: Cell, cost: UnitCosts) -> list[float]:
+    """Seconds of the server's X25519, AES-CTR and Shamir work."""
+    expanded = cell.survivors + cell.masks_rebuilt
+    rebuilt = cell.survivors + cell.recovered
+    return [
+        cell.masks_rebuilt * cost.agree,
+        expanded * cost.mask(cell.d),
+        rebuilt * cost.reconstruct(cell.t),
+    ]
+
+
+def shares_of(parts: list[float], reported: float) -> list[str]:
+    return [f"{x / reported:.0%}" for x in parts] + [f"{sum(parts) / reported:.2f}"]
+
+
 def breakdown_table(cells: dict, ns, ds, cost: UnitCosts) -> list[str]:
     """Where the time goes: unit costs x operation counts, as shares of the reported seconds."""
     lines = [
         "| protocol | n | d | client: X25519 | AES-CTR | Shamir | AES-GCM | model/reported "
-        "| server (30%): X25519 | AES-CTR | Shamir | model/reported |",
+        f"| server ({max(DROPOUTS):.0%}): X25519 | AES-CTR | Shamir | model/reported |",
         "|" + "---|" * 12,
     ]
-    for p in PROTOCOLS[1:]:
-        for n in ns:
-            for d in ds:
-                quiet, lossy = cells[p, n, d, 0.0], cells[p, n, d, max(DROPOUTS)]
-                k, t = quiet.k, quiet.t
-                client = [
-                    2 * k * cost.agree,
-                    (k + 1) * cost.mask(d),
-                    cost.share(k + 1, t),
-                    k * cost.gcm,
-                ]
-                r, alive, rebuilt = lossy.recovered, lossy.survivors, lossy.masks_rebuilt
-                server = [
-                    rebuilt * cost.agree,
-                    (alive + rebuilt) * cost.mask(d),
-                    (alive + r) * cost.reconstruct(lossy.t),
-                ]
-                row = [p, str(n), fmt_d(d)]
-                row += [f"{x / quiet.client_seconds:.0%}" for x in client]
-                row.append(f"{sum(client) / quiet.client_seconds:.2f}")
-                row += [f"{x / lossy.server_seconds:.0%}" for x in server]
-                row.append(f"{sum(server) / lossy.server_seconds:.2f}")
-                lines.append("| " + " | ".join(row) + " |")
+    for p, n, d in [(p, n, d) for p in PROTOCOLS[1:] for n in ns for d in ds]:
+        quiet, lossy = cells[p, n, d, 0.0], cells[p, n, d, max(DROPOUTS)]
+        row = [p, str(n), fmt_d(d), *shares_of(client_model(quiet, cost), quiet.client_seconds)]
+        row += shares_of(server_model(lossy, cost), lossy.server_seconds)
+        lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
@@ -492,7 +508,7 @@ def footnotes(sample: int, budget: float) -> list[str]:
         "clients whose masking key the server rebuilt, and the pairwise masks it re-expanded. "
         "Plain server s: best of 3 float32 sums of the survivors' vectors.",
         "",
-        f"Cells without a mark ran the whole protocol for real (predicted cost within {budget:.0f} "
+        f"Cells without a mark ran the whole protocol for real (predicted cost within {budget:g} "
         "s); *sum ✓*: the unmasked sum equalled the plain sum of the quantized inputs mod 2^32, "
         "checked in every real run (the script stops otherwise).",
         "",
@@ -500,7 +516,7 @@ def footnotes(sample: int, budget: float) -> list[str]:
         "phases for real (`ClientSession`, genuine X25519 keys of all k neighbours, share "
         "messages encrypted under the genuine channel keys, quantized inputs of length d); the "
         "cell is their mean. A client's traffic does not depend on which client it is, so "
-        "the byte columns are exact. Σ client s = survivors x the sample's mean + dropped x "
+        "the byte columns are exact. Σ client s = survivors × the sample's mean + dropped × "
         "the sample's mean seconds up to the end of sharing.",
         "",
         "‡ Server measured, but on stand-in messages at full d: every client's genuine public "
@@ -509,10 +525,10 @@ def footnotes(sample: int, budget: float) -> list[str]:
         "secrets, so the server really rebuilds each dropped client's masking key and "
         "re-expands all its pairwise masks). The resulting sum is meaningless and not checked.",
         "",
-        f"† Extrapolated server: as ‡ but at d' = {small}, plus (survivors + masks rebuilt) x "
+        f"† Extrapolated server: as ‡ but at d' = {small}, plus (survivors + masks rebuilt) × "
         "[seconds to expand and add one AES-CTR mask of d + 1 words - of d' + 1 words] + "
-        "survivors x [seconds to check and add one masked vector of d + 1 words - of d' + 1], "
-        "both measured in this run (unit costs below); bytes add survivors x (d - d') x 4.",
+        "survivors × [seconds to check and add one masked vector of d + 1 words - of d' + 1], "
+        "both measured in this run (unit costs below); bytes add survivors × (d - d') × 4.",
     ]
 
 
@@ -560,7 +576,7 @@ def report(args, sizes: dict, cells: dict, cost: UnitCosts, wall: float, load) -
         f"Σ client s: all n clients together (dropped ones up to sharing); rows within "
         f"{args.growth_budget:.0f} s predicted ran for real. Exponent: least-squares slope of "
         "log seconds on log n. For reference over this range of n: n^2 has exponent 2, n log n "
-        f"{exponent(sizes['growth'], [n * np.log(n) for n in sizes['growth']]):.2f}, and n x "
+        f"{exponent(sizes['growth'], [n * np.log(n) for n in sizes['growth']]):.2f}, and n × "
         "SecAgg+'s k (which `choose_parameters` raises with n, as its union bound over n "
         "clients tightens) "
         f"{exponent(sizes['growth'], [n * cells['SecAgg+', n, growth_d, 0.1].k for n in sizes['growth']]):.2f}.",
@@ -595,8 +611,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    args.budget = args.budget or (0.5 if args.quick else 40.0)
-    args.growth_budget = args.growth_budget or (2.0 if args.quick else 120.0)
+    args.budget = args.budget or (0.5 if args.quick else 25.0)
+    args.growth_budget = args.growth_budget or (1.0 if args.quick else 90.0)
     load_before, start = os.getloadavg()[0], time.perf_counter()
     cost = UnitCosts(np.random.default_rng(args.seed))
     cells = run_all(args, sizes, cost)

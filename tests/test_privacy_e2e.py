@@ -139,11 +139,13 @@ def test_local_dp_epsilon_grows_for_a_client_sampled_again(tmp_path):
 
 def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
     scenario = tiny(
-        rounds=2,
+        rounds=3,
+        federation={"population": 20, "clients_per_round": 10},
         secure_aggregation={
             "protocol": "secagg",
             "weighting": "uniform",
             "clip": 4.0,
+            "threshold": 3,
             "dropout": {"masked_input": 0.3},
         },
         privacy={"mode": "distributed", "noise_multiplier": 1.0, "clip": 0.5},
@@ -152,11 +154,34 @@ def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
 
     result = fedray.run(scenario, out=tmp_path / "run")
 
-    z = result.history.column("privacy_noise_multiplier").to_pylist()
-    survivors = result.history.column("secagg_survivors").to_pylist()
-    assert z == pytest.approx([np.sqrt(s / 6) for s in survivors])
-    assert min(survivors) < 6  # some dropped, so less noise protected that round
+    h = result.history.to_pydict()
+    assert h["secagg_buckets_aborted"] == [0, 0, 0]
+    survivors = h["secagg_survivors"]
+    assert h["privacy_noise_multiplier"] == pytest.approx([np.sqrt(s / 10) for s in survivors])
+    assert min(survivors) < 10  # some dropped, so less noise protected that round
+    history = [(np.sqrt(s / 10), 10 / 20, 1) for s in survivors]
+    assert h["privacy_epsilon"][-1] == pytest.approx(epsilon(history, delta=1e-5))
 
+
+def test_a_round_that_releases_nothing_costs_no_epsilon(tmp_path):
+    scenario = tiny(
+        rounds=2,
+        secure_aggregation={
+            "protocol": "secagg",
+            "weighting": "uniform",
+            "clip": 4.0,
+            "threshold": 6,
+            "dropout": {"masked_input": 0.9},
+        },
+        privacy={"mode": "distributed", "noise_multiplier": 1.0, "clip": 0.5},
+        evaluation=FAST,
+    )
+
+    result = fedray.run(scenario, out=tmp_path / "run")
+
+    h = result.history.to_pydict()
+    assert h["secagg_buckets_aborted"] == [1, 1]
+    assert h["privacy_epsilon"] == [0.0, 0.0]
 
 def test_audits_report_membership_auc_and_inversion(tmp_path):
     scenario = tiny(
