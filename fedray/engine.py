@@ -158,10 +158,7 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
     ):
         out = getattr(agg, stage).options(num_returns=max(len(groups), 1)).remote(groups, *replies)
         messages = [out] if len(groups) <= 1 else out
-        replies = [
-            [getattr(h.pool.actors[w], worker_call).remote(round_, m)]
-            for (w, _), m in zip(holders, messages)
-        ]
+        replies = h.pool.call(holders, worker_call, round_, messages)
     server = ray.get(agg.secagg_step.remote(round_, *replies))
     stats = {}
     for ref in h.pool.call(holders, "secagg_finish", round_):
@@ -170,7 +167,8 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
         except ray.exceptions.RayActorError:
             pass
     for rec in records:
-        rec.update(stats.get(rec["client_id"], {}))
+        if rec["status"] == "trained":  # no stats: its worker was lost mid-protocol
+            rec.update(stats.get(rec["client_id"], {"secagg_dropped_at": "worker lost"}))
     trained = [stats[r["client_id"]] for r in records if r["client_id"] in stats]
     for key in ("secagg_bytes_up", "secagg_bytes_down", "secagg_seconds"):
         if trained:
@@ -202,20 +200,18 @@ def _train_summary(trained: list[dict]) -> dict:
 def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> dict:
     """Play rounds `first_round..scenario.rounds`, recording and checkpointing as they finish.
 
-    Returns {} or, when the privacy budget stopped the run early, where and why."""
+    With a privacy budget, each round is checked before it is played; when the next round
+    would exceed it and `on_budget` is stop, the round just played is evaluated and
+    checkpointed as the last. Returns {} or, when the budget stopped the run, where and why.
+    """
     s = h.scenario
     every = s.output.checkpoint_every
+    over = budget_exceeded(h, first_round)
     warned = False
     for round_ in range(first_round, s.rounds + 1):
-        over = budget_exceeded(h, round_)
         if over is not None and s.privacy.on_budget == "stop":
             log.warning("privacy budget: round %d would reach epsilon %.3f; stopping", round_, over)
-            if round_ > first_round:
-                output.checkpoint(ray.get(h.aggregator.server_state.remote()))
-            return {
-                "stopped_at_round": round_ - 1,
-                "stop_reason": f"privacy budget: round {round_} would reach epsilon {over:.4g}",
-            }
+            return _stopped(round_, over)
         if over is not None and not warned:
             log.warning(
                 "privacy budget: round %d reaches epsilon %.3f; going on (on_budget: warn)",
@@ -226,8 +222,19 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
         row, records, histograms, params_ref = play_round(h, round_, params_ref)
         if over is not None:
             row["privacy_budget_exceeded"] = 1.0
+        over = budget_exceeded(h, round_ + 1) if round_ < s.rounds else None
+        last = round_ == s.rounds or (over is not None and s.privacy.on_budget == "stop")
+        if last and "test_accuracy" not in row:  # the run ends here: evaluate what it leaves
+            row.update(ray.get(h.aggregator.evaluate.remote()))
         output.record(row, records, histograms)
-        if (every and round_ % every == 0) or round_ == s.rounds:
+        if (every and round_ % every == 0) or last:
             output.checkpoint(ray.get(h.aggregator.server_state.remote()))
         progress.update(row)
     return {}
+
+
+def _stopped(round_: int, epsilon: float) -> dict:
+    return {
+        "stopped_at_round": round_ - 1,
+        "stop_reason": f"privacy budget: round {round_} would reach epsilon {epsilon:.4g}",
+    }

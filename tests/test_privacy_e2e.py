@@ -64,17 +64,20 @@ def test_budget_stops_the_run_before_it_is_exceeded(tmp_path):
     scenario = tiny(
         rounds=6,
         privacy={"mode": "central", "noise_multiplier": 0.8, "budget": 6.0, "clip": 0.5},
-        evaluation=FAST,
+        evaluation={"every": 10, "federated_clients": 0},
     )
 
     result = fedray.run(scenario, out=tmp_path / "run")
 
     eps = result.history.column("privacy_epsilon").to_pylist()
     assert len(eps) < 6 and eps[-1] <= 6.0
+    accuracy = result.history.column("test_accuracy").to_pylist()
+    assert accuracy[-1] is not None and accuracy[0] is None  # the last model is evaluated
     assert epsilon([(0.8, 6 / 20, len(eps) + 1)], delta=1e-5) > 6.0
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["stopped_at_round"] == len(eps)
     assert "privacy budget" in summary["stop_reason"]
+    assert summary["final_test_accuracy"] == accuracy[-1]
 
 
 def test_budget_warns_and_goes_on_when_asked(tmp_path):

@@ -168,3 +168,39 @@ def test_the_aggregator_never_receives_an_unmasked_update(monkeypatch):
         assert abs(np.corrcoef(y.astype(np.float64), x.astype(np.float64))[0, 1]) < 0.2
     assert metrics["secagg_survivors"] == len(vectors)
     assert not hasattr(aggregator, "deltas")
+
+
+def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypatch):
+    import ray
+
+    from fedray.client.pool import WorkerPool
+
+    original, lost = WorkerPool.call, []
+
+    def call(self, holders, method, round_, messages=None):
+        if method == "secagg_mask" and round_ == 2 and not lost:
+            w, ids = holders[0]
+            ray.get(messages[0])  # the server has routed everyone's shares: the worker's shared
+            ray.kill(self.actors[w], no_restart=False)  # then it is preempted
+            lost.extend(ids)
+        return original(self, holders, method, round_, messages)
+
+    monkeypatch.setattr(WorkerPool, "call", call)
+    scenario = tiny(
+        rounds=3,
+        federation={"population": 20, "clients_per_round": 12},
+        secure_aggregation={**SECAGG, "threshold": 3},
+        resources={"num_workers": 2},
+        evaluation=FAST,
+    )
+
+    result = fedray.run(scenario, out=tmp_path / "run")
+
+    h = result.history.to_pydict()
+    assert 0 < len(lost) < 12
+    assert h["secagg_dropped_after_sharing"] == [0, len(lost), 0]  # their masks were removed
+    assert h["secagg_survivors"] == [12, 12 - len(lost), 12]  # the next round has them again
+    assert h["secagg_buckets_aborted"] == [0, 0, 0]
+    clients = pq.read_table(result.out_dir / "clients.parquet").to_pylist()
+    gone = {c["client_id"] for c in clients if c["round"] == 2 and c["secagg_dropped_at"]}
+    assert gone == set(lost)

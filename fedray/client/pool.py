@@ -200,10 +200,15 @@ class WorkerPool:
         records = sorted(records, key=lambda r: r["client_id"])
         return [ref for _, ref, _ in done], records, failed, holders
 
-    def call(self, holders: list, method: str, *args) -> list:
-        """Call `method(*args)` on each holder actor; return refs, each wrapped in a list so the
-        receiver resolves it itself (a lost actor's reply then fails alone, not the call)."""
-        return [[getattr(self.actors[w], method).remote(*args)] for w, _ in holders]
+    def call(self, holders: list, method: str, round_: int, messages=None) -> list:
+        """Call `method(round_, message)` on each holder actor (`messages`: one per holder, or
+        none). Return the refs, each wrapped in a list so that the receiver resolves it itself:
+        a lost actor's reply then fails alone, and its clients count as dropouts."""
+        messages = messages if messages is not None else [None] * len(holders)
+        return [
+            [getattr(self.actors[w], method).remote(round_, *([m] if m is not None else []))]
+            for (w, _), m in zip(holders, messages)
+        ]
 
     def evaluate(self, params_ref, client_ids: np.ndarray) -> list[dict]:
         """Evaluate on each client's local test split; a lost share is retried, then left out."""
