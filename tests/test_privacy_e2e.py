@@ -63,17 +63,17 @@ def test_target_epsilon_is_met_at_the_last_round(tmp_path):
 def test_budget_stops_the_run_before_it_is_exceeded(tmp_path):
     scenario = tiny(
         rounds=6,
-        privacy={"mode": "central", "noise_multiplier": 0.8, "budget": 6.0, "clip": 0.5},
+        privacy={"mode": "central", "noise_multiplier": 0.8, "budget": 8.0, "clip": 0.5},
         evaluation={"every": 10, "federated_clients": 0},
     )
 
     result = fedray.run(scenario, out=tmp_path / "run")
 
     eps = result.history.column("privacy_epsilon").to_pylist()
-    assert len(eps) < 6 and eps[-1] <= 6.0
+    assert len(eps) == 4 and eps[-1] <= 8.0
     accuracy = result.history.column("test_accuracy").to_pylist()
     assert accuracy[-1] is not None and accuracy[0] is None  # the last model is evaluated
-    assert epsilon([(0.8, 6 / 20, len(eps) + 1)], delta=1e-5) > 6.0
+    assert epsilon([(0.8, 6 / 20, len(eps) + 1)], delta=1e-5) > 8.0
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["stopped_at_round"] == len(eps)
     assert "privacy budget" in summary["stop_reason"]
