@@ -25,11 +25,13 @@ from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
 from fedray.models import build_model, flatten
 from fedray.output import RunOutput, fresh_dir
+from fedray.privacy.local import check_private_model
 from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
 from fedray.server.client_state import ClientStateStore
+from fedray.server.privacy import USER_LEVEL, user_noise_multiplier
 from fedray.server.state import ServerState
 
 _INIT_LOCK = threading.Lock()
@@ -80,7 +82,22 @@ def prepare(scenario: Scenario) -> Prepared:
         runtime.check(scenario, federation.num_classes, federation.input_shape)
     except ValueError as exc:
         raise ScenarioError([f"attack: {exc}"], scenario.name) from None
+    _check_privacy(scenario, model, federation)
     return Prepared(federation, flatten(model))
+
+
+def _check_privacy(scenario: Scenario, model, federation) -> None:
+    """What local DP-SGD needs from the model (Opacus' per-example gradients), and a noise
+    level that `target_epsilon` can be calibrated to."""
+    p = scenario.privacy
+    try:
+        if p.mode == "local":
+            check_private_model(model)
+        client_plan(scenario, federation.sizes)
+        if p.mode in USER_LEVEL:
+            user_noise_multiplier(scenario)
+    except ValueError as exc:
+        raise ScenarioError([f"privacy: {exc}"], scenario.name) from None
 
 
 def _connect(address: str | None) -> bool:

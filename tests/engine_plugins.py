@@ -42,3 +42,10 @@ def proximal_strategy(params, batch, state, cfg, ctx):
 
 
 proximal_strategy.client = lambda cfg: {"proximal_mu": float(cfg.get("mu", 0.1))}
+
+
+def batchnorm_model(input_shape, num_classes):
+    """A model Opacus cannot give per-example gradients for (BatchNorm mixes the batch)."""
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Linear(32, num_classes)
+    )

@@ -186,6 +186,7 @@ def test_a_round_that_releases_nothing_costs_no_epsilon(tmp_path):
     assert h["secagg_buckets_aborted"] == [1, 1]
     assert h["privacy_epsilon"] == [0.0, 0.0]
 
+
 def test_audits_report_membership_auc_and_inversion(tmp_path):
     scenario = tiny(
         rounds=1,
@@ -200,3 +201,29 @@ def test_audits_report_membership_auc_and_inversion(tmp_path):
     assert 0.0 <= row["audit_membership_auc"] <= 1.0
     assert row["audit_inversion_available"] == 1.0
     assert row["audit_inversion_ratio"] >= 0.0
+
+
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (
+            {
+                "model": {"type": "tests.engine_plugins:batchnorm_model"},
+                "privacy": {"mode": "local", "noise_multiplier": 1.0},
+            },
+            "BatchNorm",
+        ),
+        (
+            {"privacy": {"mode": "central", "target_epsilon": 1e-4}},
+            "privacy:",
+        ),
+    ],
+)
+def test_prepare_refuses_what_privacy_cannot_run(overrides, needle):
+    from fedray.api import prepare
+    from fedray.scenario import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError) as info:
+        prepare(load_scenario(tiny(**overrides)))
+
+    assert needle in str(info.value)

@@ -9,7 +9,9 @@ tighter than RDP.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 
 from opacus.accountants import PRVAccountant, RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
@@ -58,7 +60,8 @@ def epsilon(history: History, *, delta: float, accountant: str = "rdp") -> float
         return math.inf
     meter = cls()
     meter.history = history
-    return float(meter.get_epsilon(delta=delta))
+    with _quiet():
+        return float(meter.get_epsilon(delta=delta))
 
 
 def calibrate(
@@ -86,16 +89,32 @@ def calibrate(
         )
     if problems:
         raise ValueError("noise calibration: " + "; ".join(problems))
-    return float(
-        get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=steps,
-            accountant=accountant,
-            epsilon_tolerance=tolerance,
-        )
-    )
+    try:
+        with _quiet():
+            z = get_noise_multiplier(
+                target_epsilon=target_epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=steps,
+                accountant=accountant,
+                epsilon_tolerance=tolerance,
+            )
+    except ValueError as exc:  # Opacus: "The privacy budget is too low."
+        raise ValueError(
+            f"no noise multiplier reaches epsilon {target_epsilon:g} at delta {delta:g} over "
+            f"{steps} steps at sample rate {sample_rate:g} ({exc}): raise the target epsilon or "
+            "delta, or plan fewer steps"
+        ) from None
+    return float(z)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence Opacus' RDP note that the best order is the largest one tried: the bound is
+    still valid, only slightly loose at very small epsilons."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        yield
 
 
 def _accountant(name: str) -> type:
