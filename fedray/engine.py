@@ -16,6 +16,7 @@ import numpy as np
 import ray
 
 from fedray import seeding
+from fedray.client.secure import NONFINITE
 
 log = logging.getLogger("fedray")
 
@@ -169,7 +170,12 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
     for rec in records:
         if rec["status"] == "trained":  # no stats: its worker was lost mid-protocol
             rec.update(stats.get(rec["client_id"], {"secagg_dropped_at": "worker lost"}))
-    trained = [stats[r["client_id"]] for r in records if r["client_id"] in stats]
+            if rec["secagg_dropped_at"] == NONFINITE:
+                rec["status"] = "rejected"
+    server["rejected_nonfinite"] = sum(r["status"] == "rejected" for r in records)
+    trained = [
+        stats[r["client_id"]] for r in records if "secagg_seconds" in stats.get(r["client_id"], {})
+    ]
     for key in ("secagg_bytes_up", "secagg_bytes_down", "secagg_seconds"):
         if trained:
             server[f"{key}_mean"] = float(np.mean([t[key] for t in trained]))

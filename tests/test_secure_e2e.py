@@ -204,3 +204,22 @@ def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypa
     clients = pq.read_table(result.out_dir / "clients.parquet").to_pylist()
     gone = {c["client_id"] for c in clients if c["round"] == 2 and c["secagg_dropped_at"]}
     assert gone == set(lost)
+
+
+def test_a_non_finite_update_is_refused_before_it_is_encoded(tmp_path):
+    scenario = tiny(
+        rounds=1,
+        client={"lr": 1e38, "epochs": 3},
+        evaluation=FAST,
+        secure_aggregation={**SECAGG, "modulus_bits": 64, "bits": 20, "threshold": 2},
+    )
+
+    result = fedray.run(scenario, out=tmp_path / "run")
+
+    row = result.history.to_pylist()[0]
+    clients = pq.read_table(result.out_dir / "clients.parquet").to_pylist()
+    rejected = [c for c in clients if c["status"] == "rejected"]
+    assert len(rejected) >= 3 and row["rejected_nonfinite"] == len(rejected)
+    assert all(c["secagg_dropped_at"].startswith("rejected") for c in rejected)
+    assert row["secagg_survivors"] <= 6 - len(rejected)  # only finite updates were masked
+    assert np.isfinite(result.params).all() and np.abs(result.params).max() < 10

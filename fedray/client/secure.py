@@ -16,6 +16,8 @@ from fedray.secagg.encoding import quantize
 from fedray.secagg.messages import SecAggAbort
 from fedray.server.secure import STAGES, client_units, round_plan
 
+NONFINITE = "rejected: non-finite update"
+
 
 def drop_stage(seed: int, round_: int, client_id: int, dropout) -> str | None:
     """The first protocol stage at which this client goes silent this round, or None.
@@ -38,11 +40,13 @@ class SecureClients:
         self.sessions: dict[int, ClientSession] = {}
         self.inputs: dict[int, np.ndarray] = {}
         self.dropped: dict[int, str] = {}
+        self.rejected: set[int] = set()  # non-finite updates, refused before encoding
         self._plan = None
 
     def _reset(self, round_: int) -> None:
         if round_ != self.round:  # a new round: whatever an earlier one left is dead
             self.round, self.sessions, self.inputs, self.dropped = round_, {}, {}, {}
+            self.rejected = set()
             s = self.scenario
             from fedray.engine import sample_clients
 
@@ -69,6 +73,9 @@ class SecureClients:
         """Encode a trained client's update and open its session; return its public keys
         (None when it drops before advertising them)."""
         self._reset(round_)
+        if not np.isfinite(delta).all():  # as the server screens plaintext rows: never sent
+            self.rejected.add(client_id)
+            return None
         s = self.scenario
         cfg = s.secure_aggregation
         units, max_units = client_units(cfg, num_examples)
@@ -136,5 +143,6 @@ class SecureClients:
             }
             for cid, sess in self.sessions.items()
         }
-        self.sessions, self.inputs, self.dropped = {}, {}, {}
+        out.update({cid: {"secagg_dropped_at": NONFINITE} for cid in self.rejected})
+        self.sessions, self.inputs, self.dropped, self.rejected = {}, {}, {}, set()
         return out

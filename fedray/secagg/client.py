@@ -140,7 +140,9 @@ class ClientSession:
             )
         holders = np.array(sorted([*peers, self.client_id]), dtype=np.int64)
         secrets = [self._b, keys.private_bytes(self._s)]
-        shares = shamir.share(secrets, xs=holders + 1, t=t, rng=self._rng)
+        # Evaluated at the holders' positions 1..k+1 (the server numbers them the same way).
+        xs = np.arange(1, len(holders) + 1, dtype=np.int64)
+        shares = shamir.share(secrets, xs=xs, t=t, rng=self._rng)
         out = []
         for v, share in zip(holders.tolist(), shares):
             if v == self.client_id:

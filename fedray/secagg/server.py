@@ -107,6 +107,12 @@ class ServerSession:
         self._abort_below_t("advertise", len(alive), "clients with t - 1 advertising neighbours")
         self.keys = {a.client_id: a for a in adverts if a.client_id in alive}
         out = {u: [self.keys[int(v)] for v in self.graph[u] if int(v) in alive] for u in self.keys}
+        # Each owner's shares are evaluated at 1..(its holders): positions in its sorted holder
+        # list, not client ids, so any id fits the field (ids reach millions; p ~ 2^20).
+        self._points = {
+            u: {v: i + 1 for i, v in enumerate(sorted([u, *(k.client_id for k in ks)]))}
+            for u, ks in out.items()
+        }
         down = sum(k.nbytes for keys in out.values() for k in keys)
         self._leave(start, "route_shares", 0, down)
         return out
@@ -221,7 +227,8 @@ class ServerSession:
 
     def _rebuild(self, owner: int, rows: list[tuple[int, np.ndarray]], secret: str) -> bytes:
         self._abort_below_t("unmask", len(rows), f"holders of client {owner}'s {secret}")
-        xs = np.array([holder + 1 for holder, _ in rows], dtype=np.int64)
+        points = self._points[owner]
+        xs = np.array([points[holder] for holder, _ in rows], dtype=np.int64)
         shares = np.stack([share for _, share in rows])
         t = self.params.threshold
         return shamir.reconstruct(xs, shares, t=t, length=SECRET_BYTES)

@@ -96,7 +96,7 @@ def rebuilt_b_seeds(server):
     b_rows, s_owners = {}, set()
     for r in server.responses:
         for owner, share in r.b_shares.items():
-            b_rows.setdefault(owner, []).append((r.client_id + 1, share))
+            b_rows.setdefault(owner, []).append((server._points[owner][r.client_id], share))
         s_owners |= set(r.s_shares)
     assert set(b_rows) == set(server.masked)
     assert s_owners == set(server.sharers) - set(server.masked)

@@ -44,6 +44,20 @@ def test_masked_sum_is_the_plain_sum(n, k, t, m):
     assert stats["survivors"] == n and stats["dropped_after_sharing"] == 0
 
 
+def test_client_ids_in_the_millions_fit_the_share_field():
+    # Shares are evaluated at holder positions, not ids: ids past the field's prime work.
+    rng = np.random.default_rng(2)
+    inputs = {
+        5_000_000 + 1_048_573 * i: rng.integers(0, 2**32, 30, dtype=np.uint64) for i in range(8)
+    }
+    drop = {"masked_input": {5_000_000 + 1_048_573}}
+
+    total, stats = run(inputs, Params(3, 4, 32), rng=np.random.default_rng(3), drop=drop)
+
+    np.testing.assert_array_equal(total, plain_sum(inputs, 32, without=drop["masked_input"]))
+    assert stats["dropped_after_sharing"] == 1
+
+
 @pytest.mark.parametrize("n, k, t", [SECAGG, SECAGG_PLUS])
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])  # of the k + 1 - t that may drop
