@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -112,6 +113,9 @@ def _scalar(tp: Any, value: Any, path: str, problems: Problems) -> Any:
 def _check_bounds(field: dataclasses.Field, value: Any, path: str, problems: Problems) -> None:
     meta = field.metadata
     if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):  # .inf / .nan in YAML
+        problems.add(path, "not a finite number", value, "a finite number")
         return
     for key, (holds, text) in BOUNDS.items():
         if key in meta and not holds(value, meta[key]):

@@ -268,6 +268,7 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
     from fedray.attacks import MODEL_ATTACKS
     from fedray.registry import is_plugin
     from fedray.secagg.encoding import capacity_problem
+    from fedray.secagg.shamir import MAX_THRESHOLD
     from fedray.server.secure import bucket_sizes, neighbours_and_threshold
     from fedray.strategies import STRATEGIES
 
@@ -318,7 +319,29 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
         )
         return
     n = max(sizes)
+    if cfg.protocol == "secagg_plus" and cfg.neighbors is not None and cfg.neighbors % 2:
+        problems.add(
+            "secure_aggregation.neighbors",
+            "SecAgg+'s graph is a Harary ring: k must be even (k/2 neighbours each side)",
+            cfg.neighbors,
+            f"{cfg.neighbors - 1} or {cfg.neighbors + 1}",
+        )
+    if cfg.protocol == "secagg" and n > 5000:
+        problems.add(
+            "secure_aggregation.protocol",
+            f"SecAgg pairs every two of the {n} clients of a bucket: O(n^2) keys, masks and "
+            "memory per round",
+            cfg.protocol,
+            "secagg_plus (k ~ log n neighbours), or buckets of at most 5000 clients",
+        )
     k, t = neighbours_and_threshold(cfg, min(sizes))
+    if t > MAX_THRESHOLD:
+        problems.add(
+            "secure_aggregation.threshold",
+            f"Shamir sharing here takes t <= {MAX_THRESHOLD} (exact float64 arithmetic)",
+            t,
+            "a smaller threshold, secagg_plus, or buckets",
+        )
     if t > k + 1:
         problems.add(
             "secure_aggregation.threshold",
@@ -337,6 +360,8 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
 
 def _check_privacy(s: Scenario, problems: Problems) -> None:
     """What each privacy mode needs from the rest of the scenario."""
+    from fedray.strategies import STRATEGIES
+
     p, secure = s.privacy, s.secure_aggregation
     if p.mode == "none":
         for key in ("noise_multiplier", "target_epsilon", "budget"):
@@ -356,6 +381,16 @@ def _check_privacy(s: Scenario, problems: Problems) -> None:
             p.noise_multiplier,
             "exactly one of privacy.noise_multiplier and privacy.target_epsilon",
         )
+    entry = STRATEGIES.get(s.strategy.name)
+    reads_rows = entry is not None and getattr(entry, "needs_rows", None)
+    if p.mode in ("central", "distributed") and reads_rows:
+        problems.add(
+            "strategy.name",
+            f"{s.strategy.name} {entry.needs_rows}: user-level DP clips and noises only the "
+            "mean of the updates, so what else it reads would leave the server un-noised",
+            s.strategy.name,
+            "fedavg, fedavgm, fedprox, fedadagrad, fedadam or fedyogi",
+        )
     if p.mode in ("central", "distributed") and s.defense.type != "none":
         problems.add(
             "defense.type",
@@ -373,14 +408,14 @@ def _check_privacy(s: Scenario, problems: Problems) -> None:
                 p.mode,
                 "central, or a secure_aggregation.protocol",
             )
+    if p.mode in ("central", "distributed") and secure.protocol != "none":
         if secure.buckets > 1:
             problems.add(
                 "secure_aggregation.buckets",
-                "distributed DP calibrates the clients' noise shares to one sum per round",
+                "user-level DP calibrates its noise to one sum of the whole cohort per round",
                 secure.buckets,
-                "0 with privacy.mode: distributed",
+                f"0 with privacy.mode: {p.mode}",
             )
-    if p.mode in ("central", "distributed") and secure.protocol != "none":
         if secure.weighting != "uniform":
             problems.add(
                 "secure_aggregation.weighting",
@@ -404,16 +439,12 @@ def _check_privacy(s: Scenario, problems: Problems) -> None:
                 True,
                 "false with privacy.mode: local",
             )
-        needs = (
-            s.strategy.name in ("scaffold",)
-            or s.client.proximal_mu > 0
-            or (s.strategy.name == "fedprox")
-        )
+        needs = s.strategy.name in ("scaffold", "fedprox", "qffl") or s.client.proximal_mu > 0
         if needs:
             problems.add(
                 "strategy.name",
-                "local DP-SGD trains with Opacus' private optimizer alone; proximal terms and "
-                "control variates are not added to its noised gradients",
+                "local DP-SGD trains with Opacus' private optimizer alone; proximal terms, "
+                "control variates and q-FFL's un-noised initial loss do not go with it",
                 s.strategy.name,
                 "a strategy without client-side terms (fedavg, fedavgm, fedadam, ...)",
             )

@@ -132,7 +132,7 @@ class SecureAggregation:
     assumed_corrupt: float = field(default=1 / 3, metadata={"min": 0, "lt": 1})  # to choose k, t
     assumed_dropout: float = field(default=1 / 3, metadata={"min": 0, "lt": 1})  # to choose k, t
     clip: float = field(default=1.0, metadata={"gt": 0})
-    bits: int = field(default=16, metadata={"min": 2, "max": 62})
+    bits: int = field(default=16, metadata={"min": 2, "max": 53})  # float64 holds 53 exactly
     modulus_bits: int = field(default=32, metadata={"min": 8, "max": 64})
     weighting: Literal["examples", "uniform"] = "examples"
     max_weight: int = field(default=100, metadata={"min": 1})  # weight = min(n_k, max_weight)

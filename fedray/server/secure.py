@@ -68,7 +68,7 @@ def neighbours_and_threshold(cfg, n: int) -> tuple[int, int]:
         k, t = _chosen(n, cfg.assumed_corrupt, cfg.assumed_dropout)
         t = cfg.threshold or t
     else:
-        k = min(cfg.neighbors + cfg.neighbors % 2, n - 1)  # a Harary ring needs k even
+        k = min(cfg.neighbors, n - 1)  # even: the loader refuses an odd k
         t = cfg.threshold or (k + 1) // 2 + 1
     return k, t
 

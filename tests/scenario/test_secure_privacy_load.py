@@ -126,3 +126,81 @@ def test_local_dp_refuses_client_side_terms():
         ),
         "strategy.name",
     )
+
+
+@pytest.mark.parametrize("strategy", ["scaffold", "fednova", "qffl"])
+def test_user_level_dp_refuses_strategies_that_read_more_than_the_mean(strategy):
+    line = one(
+        problems_of(
+            {
+                "privacy": {"mode": "central", "noise_multiplier": 1.0},
+                "strategy": {"name": strategy},
+            }
+        ),
+        "strategy.name",
+    )
+    assert "un-noised" in line
+
+
+def test_central_dp_under_secagg_refuses_buckets():
+    one(
+        problems_of(
+            {
+                "privacy": {"mode": "central", "noise_multiplier": 1.0},
+                "federation": {"population": 100, "clients_per_round": 30},
+                "secure_aggregation": {**SECAGG, "weighting": "uniform", "buckets": 3},
+            }
+        ),
+        "buckets",
+    )
+
+
+def test_local_dp_refuses_qffl():
+    one(
+        problems_of(
+            {"privacy": {"mode": "local", "noise_multiplier": 1.0}, "strategy": {"name": "qffl"}}
+        ),
+        "strategy.name",
+    )
+
+
+def test_odd_neighbour_count_is_refused_not_rounded():
+    line = one(
+        problems_of({"secure_aggregation": {"protocol": "secagg_plus", "neighbors": 5}}),
+        "neighbors",
+    )
+    assert "4 or 6" in line
+
+
+def test_bits_past_float64_precision_are_refused():
+    one(problems_of({"secure_aggregation": {**SECAGG, "bits": 60, "modulus_bits": 64}}), "bits")
+
+
+@pytest.mark.parametrize(
+    "scenario, path",
+    [
+        (
+            {"privacy": {"mode": "central", "noise_multiplier": 1.0, "clip": float("inf")}},
+            "privacy.clip",
+        ),
+        (
+            {"privacy": {"mode": "central", "target_epsilon": float("inf")}},
+            "privacy.target_epsilon",
+        ),
+        ({"secure_aggregation": {**SECAGG, "clip": float("inf")}}, "secure_aggregation.clip"),
+    ],
+)
+def test_infinite_numbers_are_refused(scenario, path):
+    assert "finite" in one(problems_of(scenario), path)
+
+
+def test_plain_secagg_over_huge_buckets_is_refused():
+    one(
+        problems_of(
+            {
+                "federation": {"population": 20000, "clients_per_round": 10000},
+                "secure_aggregation": SECAGG,
+            }
+        ),
+        "secure_aggregation.protocol",
+    )

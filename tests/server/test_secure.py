@@ -45,8 +45,8 @@ def test_secagg_defaults_to_a_majority_threshold_over_everyone():
     assert (p.neighbors, p.threshold) == (11, 7)
 
 
-def test_secagg_plus_with_given_k_takes_an_even_k_and_a_majority_of_holders():
-    p = session_params(scenario(protocol="secagg_plus", neighbors=5).secure_aggregation, 40)
+def test_secagg_plus_with_given_k_takes_a_majority_of_its_holders():
+    p = session_params(scenario(protocol="secagg_plus", neighbors=6).secure_aggregation, 40)
     assert (p.neighbors, p.threshold) == (6, 4)
 
 
