@@ -1,6 +1,6 @@
 """What does secure aggregation cost? Seconds and bytes of plain sums, SecAgg and SecAgg+.
 
-    python benchmarks/secagg.py [--quick] [--out FILE.md] [--budget 60] [--sample 12]
+    python benchmarks/secagg.py [--quick] [--out FILE.md] [--budget 25] [--growth-budget 90]
 
 Plain aggregation (the server sums float32 vectors) against SecAgg (Bonawitz et al., CCS 2017;
 complete graph, t = n//2 + 1) and SecAgg+ (Bell et al., CCS 2020; k and t from
@@ -564,6 +564,18 @@ def run_all(args, sizes: dict, cost: UnitCosts) -> dict:
     return cells
 
 
+def growth_note(cells: dict, ns: list[int], d: int, budget: float) -> str:
+    n_log_n = exponent(ns, [n * np.log(n) for n in ns])
+    n_k = exponent(ns, [n * cells["SecAgg+", n, d, 0.1].k for n in ns])
+    return (
+        f"Σ client s: all n clients together (dropped ones up to sharing); rows within {budget:g} "
+        "s predicted ran for real. Exponent: least-squares slope of log seconds on log n. For "
+        f"reference over this range of n: n^2 has exponent 2, n log n {n_log_n:.2f}, and n × "
+        "SecAgg+'s k (which `choose_parameters` raises with n, as its union bound over n "
+        f"clients tightens) {n_k:.2f}."
+    )
+
+
 def report(args, sizes: dict, cells: dict, cost: UnitCosts, wall: float, load) -> str:
     ns, ds = sizes["n"], sizes["d"]
     growth_d = sizes["growth_d"]
@@ -580,13 +592,7 @@ def report(args, sizes: dict, cells: dict, cost: UnitCosts, wall: float, load) -
         "",
         *growth_table(cells, sizes["growth"], growth_d),
         "",
-        f"Σ client s: all n clients together (dropped ones up to sharing); rows within "
-        f"{args.growth_budget:.0f} s predicted ran for real. Exponent: least-squares slope of "
-        "log seconds on log n. For reference over this range of n: n^2 has exponent 2, n log n "
-        f"{exponent(sizes['growth'], [n * np.log(n) for n in sizes['growth']]):.2f}, and n × "
-        "SecAgg+'s k (which `choose_parameters` raises with n, as its union bound over n "
-        "clients tightens) "
-        f"{exponent(sizes['growth'], [n * cells['SecAgg+', n, growth_d, 0.1].k for n in sizes['growth']]):.2f}.",
+        growth_note(cells, sizes["growth"], growth_d, args.growth_budget),
         "",
         "### Where the time goes",
         "",
@@ -619,8 +625,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    args.budget = args.budget or (0.5 if args.quick else 25.0)
-    args.growth_budget = args.growth_budget or (1.0 if args.quick else 90.0)
+    if args.budget is None:
+        args.budget = 0.5 if args.quick else 25.0
+    if args.growth_budget is None:
+        args.growth_budget = 1.0 if args.quick else 90.0
     load_before, start = os.getloadavg()[0], time.perf_counter()
     cost = UnitCosts(np.random.default_rng(args.seed))
     cells = run_all(args, sizes, cost)

@@ -25,13 +25,14 @@ from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
 from fedray.models import build_model, flatten
 from fedray.output import RunOutput, fresh_dir
+from fedray.privacy.adaptive import update_noise_multiplier
 from fedray.privacy.local import check_private_model
 from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
 from fedray.server.client_state import ClientStateStore
-from fedray.server.privacy import USER_LEVEL, user_noise_multiplier
+from fedray.server.privacy import USER_LEVEL, count_noise, user_noise_multiplier
 from fedray.server.state import ServerState
 
 _INIT_LOCK = threading.Lock()
@@ -95,9 +96,26 @@ def _check_privacy(scenario: Scenario, model, federation) -> None:
             check_private_model(model)
         client_plan(scenario, federation.sizes)
         if p.mode in USER_LEVEL:
-            user_noise_multiplier(scenario)
+            z = user_noise_multiplier(scenario)
+            if p.adaptive_clipping.enabled:
+                update_noise_multiplier(z, count_noise(scenario))
     except ValueError as exc:
         raise ScenarioError([f"privacy: {exc}"], scenario.name) from None
+    secure = scenario.secure_aggregation
+    if p.mode == "distributed":
+        # Each coordinate of a clipped update is within S, and its noise share has std
+        # z S / sqrt(m): the encoding's range must hold both, or it clips the noise away.
+        m = scenario.federation.clients_per_round
+        need = p.clip + 6 * z * p.clip / m**0.5
+        if secure.clip < need:
+            raise ScenarioError(
+                [
+                    f"secure_aggregation.clip: {secure.clip:g} would cut off the clients' noise "
+                    f"shares (S = {p.clip:g}, z = {z:.3g}, m = {m}); expected >= {need:.3g}, "
+                    "S plus 6 standard deviations of a share"
+                ],
+                scenario.name,
+            )
 
 
 def _connect(address: str | None) -> bool:
@@ -176,6 +194,14 @@ def _resolve(scenario, overrides, out, resume) -> tuple[Scenario, Path, ServerSt
         "rounds, resources.*, output.*, evaluation.every / federated_*): start a new run instead"
         for path in refused
     ]
+    original = load_scenario(out_dir / "scenario.yaml")
+    if scenario.privacy.target_epsilon is not None and scenario.rounds != original.rounds:
+        problems.append(
+            f"rounds: privacy.target_epsilon calibrated the noise for {original.rounds} rounds; "
+            f"{scenario.rounds} would recalibrate it mid-run (got a change to rounds; expected "
+            "the same rounds, or a new run with privacy.noise_multiplier set to the "
+            "privacy_noise_multiplier this run reports)"
+        )
     if scenario.rounds < state.round:
         problems.append(
             f"rounds: the run is checkpointed at round {state.round} (got {scenario.rounds}; "

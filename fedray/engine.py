@@ -121,11 +121,17 @@ def _local_steps(trained: list[dict]) -> tuple[list, list, list, list]:
     )
 
 
+def _budget(p) -> float:
+    """The epsilon a run may spend: `budget`, else `target_epsilon`, else no limit."""
+    budget = p.budget if p.budget is not None else p.target_epsilon
+    return budget if budget is not None else float("inf")
+
+
 def budget_exceeded(h: Handles, round_: int) -> float | None:
     """The epsilon round `round_` would bring the run to, when that is over the budget."""
     p = h.scenario.privacy
-    budget = p.budget if p.budget is not None else p.target_epsilon
-    if p.mode == "none" or budget is None:
+    budget = _budget(p)
+    if p.mode == "none" or budget == float("inf"):
         return None
     planned = None
     if p.mode == "local":
@@ -226,7 +232,8 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
             )
             warned = True
         row, records, histograms, params_ref = play_round(h, round_, params_ref)
-        if over is not None:
+        spent = row.get("privacy_epsilon")
+        if over is not None or (spent is not None and spent > _budget(s.privacy)):
             row["privacy_budget_exceeded"] = 1.0
         over = budget_exceeded(h, round_ + 1) if round_ < s.rounds else None
         last = round_ == s.rounds or (over is not None and s.privacy.on_budget == "stop")

@@ -217,6 +217,23 @@ def test_audits_report_membership_auc_and_inversion(tmp_path):
             {"privacy": {"mode": "central", "target_epsilon": 1e-4}},
             "privacy:",
         ),
+        (
+            {
+                "privacy": {
+                    "mode": "central",
+                    "noise_multiplier": 1.5,
+                    "adaptive_clipping": {"enabled": True},
+                }
+            },
+            "count_noise_std",
+        ),
+        (
+            {
+                "privacy": {"mode": "distributed", "noise_multiplier": 2.0},
+                "secure_aggregation": {"protocol": "secagg", "weighting": "uniform"},
+            },
+            "cut off the clients' noise",
+        ),
     ],
 )
 def test_prepare_refuses_what_privacy_cannot_run(overrides, needle):
@@ -227,3 +244,30 @@ def test_prepare_refuses_what_privacy_cannot_run(overrides, needle):
         prepare(load_scenario(tiny(**overrides)))
 
     assert needle in str(info.value)
+
+
+def test_local_target_epsilon_lets_the_run_finish_within_it(tmp_path):
+    scenario = tiny(
+        rounds=4,
+        privacy={"mode": "local", "target_epsilon": 5.0, "clip": 1.0},
+        evaluation=FAST,
+    )
+
+    result = fedray.run(scenario, out=tmp_path / "run")
+
+    assert result.history.num_rows == 4  # calibrated for the client that spends the most
+    assert result.history.column("privacy_epsilon_max").to_pylist()[-1] <= 5.0
+
+
+def test_resume_refuses_to_recalibrate_a_target_epsilon_run(tmp_path):
+    from fedray.api import _resolve
+    from fedray.scenario import ScenarioError, load_scenario, to_yaml
+
+    scenario = load_scenario(tiny(privacy={"mode": "central", "target_epsilon": 5.0}))
+    (tmp_path / "scenario.yaml").write_text(to_yaml(scenario))
+
+    with pytest.raises(ScenarioError) as info:
+        _resolve(None, ["rounds=6"], None, tmp_path)
+
+    assert "recalibrate" in str(info.value)
+    assert _resolve(None, ["rounds=3"], None, tmp_path)[0].rounds == 3

@@ -37,16 +37,19 @@ def client_plan(scenario, sizes=None) -> ClientPlan:
 
 
 def local_noise_multiplier(scenario, sizes) -> float:
-    """z for local DP-SGD: given, or calibrated so a typical client reaches `target_epsilon`.
+    """z for local DP-SGD: given, or calibrated so that the client likely to spend the most
+    stays within `target_epsilon` over the planned rounds.
 
-    The typical client holds the median number of training examples (over up to 1,000
-    clients) and takes part in its expected rounds * clients_per_round / population rounds
-    (at least one), each `epochs` epochs of round(1/q) Poisson-sampled steps. Clients that
-    are smaller or sampled more often spend more; the ledger reports each one's epsilon.
+    That client holds the fewest training examples (over up to 1,000 clients drawn at
+    random; its sample rate q = batch / size is the largest) and is sampled in the 99th
+    percentile of Binomial(rounds, clients_per_round / population) rounds, each `epochs`
+    epochs of round(1/q) steps. The run stops at the budget by the largest client epsilon,
+    so calibrating for a typical client would end it early.
     """
     import math
 
     import numpy as np
+    from scipy.stats import binom
 
     from fedray import seeding
     from fedray.privacy.accounting import calibrate
@@ -57,8 +60,12 @@ def local_noise_multiplier(scenario, sizes) -> float:
         return p.noise_multiplier
     rng = seeding.rng(scenario.seed, purpose=seeding.PRIVACY)
     ids = np.sort(rng.choice(fed.population, size=min(fed.population, 1000), replace=False))
-    q = sample_rate(scenario.client.batch_size, max(int(np.median(sizes(ids))), 1))
-    rounds = max(1, math.ceil(scenario.rounds * fed.clients_per_round / fed.population))
+    counts = np.asarray(sizes(ids))
+    smallest = int(counts[counts > 0].min()) if (counts > 0).any() else 1
+    q = sample_rate(scenario.client.batch_size, smallest)
+    rounds = max(
+        1, math.ceil(binom.ppf(0.99, scenario.rounds, fed.clients_per_round / fed.population))
+    )
     steps = rounds * scenario.client.epochs * round(1 / q)
     return calibrate(
         target_epsilon=p.target_epsilon,

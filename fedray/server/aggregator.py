@@ -131,7 +131,7 @@ class Aggregator:
 
     def account_local(self, ids: list, zs: list, qs: list, steps: list) -> dict:
         """Add a round's local DP-SGD steps to the clients' running totals; return epsilons."""
-        ledger = privacy.record_local(self.state.privacy_state, ids, zs, qs, steps)
+        ledger = privacy.record_local(self.scenario, self.state.privacy_state, ids, zs, qs, steps)
         self.state = replace(self.state, privacy_state=ledger)
         return privacy.local_metrics(self.scenario, ledger)
 
@@ -140,15 +140,8 @@ class Aggregator:
         the largest over the cohort's clients after their planned steps."""
         s, ledger = self.scenario, self.state.privacy_state
         if s.privacy.mode in privacy.USER_LEVEL:
-            return privacy.user_epsilon(s, ledger, privacy.user_noise_multiplier(s))
-        ids, zs, qs, steps = cohort_steps
-        ahead = privacy.record_local({}, ids, zs, qs, steps)
-        known = dict(zip(ledger.get("local_ids", []), ledger.get("local_steps", [])))
-        ahead["local_steps"] = ahead["local_steps"] + np.array(
-            [known.get(c, 0) for c in ahead["local_ids"]], np.int64
-        )
-        eps = privacy.local_epsilons(s, ahead)
-        return float(eps.max()) if len(eps) else 0.0
+            return privacy.user_epsilon(s, ledger, privacy.worst_noise_multiplier(s))
+        return privacy.local_projection(s, ledger, *cohort_steps)
 
     def params(self) -> np.ndarray:
         return self.state.params
@@ -185,18 +178,21 @@ class Aggregator:
         a = s.privacy.audit
         if not (a.membership or a.inversion):
             return {}
-        if self._audit_data is None:
+        if self._audit_data is None:  # built at the first audit, from the rounds so far
             federation = build_federation(s)
-            members = audit.member_sample(federation, s, a.membership_examples)
+            members, others = audit.audit_sample(
+                federation, s, a.membership_examples, self.state.round
+            )
+            if others is None:  # no local test splits: the central one stands in
+                others = self._test[:2]
             z = client_plan(s, federation.sizes).dp_noise_multiplier
-            self._audit_data = (members, z)
-        members, z = self._audit_data
+            self._audit_data = (members, others, z)
+        members, others, z = self._audit_data
         out = {}
         if a.membership:
-            x, y, _ = self._test
             out.update(
                 audit.membership(
-                    self._model, members, (x, y), a.membership_examples, s.evaluation.batch_size
+                    self._model, members, others, a.membership_examples, s.evaluation.batch_size
                 )
             )
         if a.inversion:

@@ -18,20 +18,35 @@ from fedray.privacy.inversion import gradient, invert, reconstruction_error
 from fedray.privacy.membership import loss_threshold_auc, per_example_loss
 
 
-def member_sample(federation, scenario, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to `count` training examples of clients drawn at random (seeded), in client order."""
-    rng = seeding.rng(scenario.seed, purpose=seeding.PRIVACY)
-    population = scenario.federation.population
-    xs, ys, have = [], [], 0
-    for cid in rng.permutation(population)[: min(population, 10_000)]:
-        data = federation.client(int(cid))
-        xs.append(data.x_train)
-        ys.append(data.y_train)
-        have += len(data.y_train)
-        if have >= count:
+def audit_sample(federation, scenario, count: int, round_: int):
+    """Up to `count` members and `count` non-members for membership inference.
+
+    Members are training examples of clients sampled in rounds 1..`round_` (they trained
+    the model); non-members are the same clients' local test examples, so both come from
+    the same clients' distributions and the attack measures membership, not a shift
+    between the clients and the central test split. Without local test examples
+    (`data.local_test_fraction: 0`) non-members are None and the caller falls back to it.
+    """
+    from fedray.engine import sample_clients
+
+    fed = scenario.federation
+    train_x, train_y, test_x, test_y = [], [], [], []
+    seen: set[int] = set()
+    for r in range(1, max(round_, 1) + 1):
+        cohort = sample_clients(
+            scenario.seed, r, fed.population, fed.clients_per_round, seeding.SAMPLE
+        )
+        for cid in (int(c) for c in cohort if int(c) not in seen):
+            seen.add(cid)
+            data = federation.client(cid)
+            train_x.append(data.x_train), train_y.append(data.y_train)
+            test_x.append(data.x_test), test_y.append(data.y_test)
+        if sum(map(len, train_y)) >= count and sum(map(len, test_y)) >= count:
             break
-    x, y = np.concatenate(xs)[:count], np.concatenate(ys)[:count]
-    return x, y
+    members = (np.concatenate(train_x)[:count], np.concatenate(train_y)[:count])
+    have = sum(map(len, test_y))
+    others = (np.concatenate(test_x)[:count], np.concatenate(test_y)[:count]) if have else None
+    return members, others
 
 
 def membership(model, members, nonmembers, count: int, batch_size: int) -> dict:

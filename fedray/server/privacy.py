@@ -48,6 +48,18 @@ def _calibrated(target: float, delta: float, q: float, steps: int, accountant: s
     )
 
 
+def worst_noise_multiplier(scenario) -> float:
+    """The least noise a round can release with: distributed DP keeps only the survivors'
+    shares, and a round with fewer than t survivors releases nothing, so z sqrt(t / m)."""
+    z = user_noise_multiplier(scenario)
+    if scenario.privacy.mode != "distributed":
+        return z
+    from fedray.server.secure import session_params
+
+    m = scenario.federation.clients_per_round
+    return z * math.sqrt(session_params(scenario.secure_aggregation, m).threshold / m)
+
+
 def count_noise(scenario) -> float:
     """sigma_b, the noise on adaptive clipping's unclipped count (Andrew et al.: m / 20)."""
     a = scenario.privacy.adaptive_clipping
@@ -149,33 +161,38 @@ def user_epsilon(scenario, state: dict, extra_z: float | None = None) -> float:
     return epsilon([(float(z), q, 1) for z in zs], delta=p.delta, accountant=p.accountant)
 
 
-def record_local(state: dict, ids, zs, qs, steps) -> dict:
-    """Add this round's DP-SGD steps to each client's running total (never reset)."""
+def record_local(scenario, state: dict, ids, zs, qs, steps) -> dict:
+    """Add this round's DP-SGD steps to each client's running total (never reset), and
+    recompute the epsilon of the clients that trained: the cost follows the cohort."""
     state = dict(state)
+    ids = np.asarray(ids, np.int64)
     known = state.get("local_ids", np.zeros(0, np.int64))
-    table = {
-        int(c): (float(z), float(q), int(n))
-        for c, z, q, n in zip(
-            known, state.get("local_z", []), state.get("local_q", []), state.get("local_steps", [])
-        )
-    }
-    for c, z, q, n in zip(ids, zs, qs, steps):
-        old = table.get(int(c), (z, q, 0))
-        table[int(c)] = (float(z), float(q), old[2] + int(n))
-    order = sorted(table)
-    state["local_ids"] = np.array(order, np.int64)
-    state["local_z"] = np.array([table[c][0] for c in order], np.float64)
-    state["local_q"] = np.array([table[c][1] for c in order], np.float64)
-    state["local_steps"] = np.array([table[c][2] for c in order], np.int64)
+    every = np.union1d(known, ids)
+    at_known = np.searchsorted(every, known)
+
+    def grown(key, dtype):
+        out = np.zeros(len(every), dtype)
+        out[at_known] = state.get(key, np.zeros(0, dtype))
+        return out
+
+    z, q = grown("local_z", np.float64), grown("local_q", np.float64)
+    n, eps = grown("local_steps", np.int64), grown("local_eps", np.float64)
+    at = np.searchsorted(every, ids)
+    z[at], q[at] = zs, qs
+    n[at] += np.asarray(steps, np.int64)
+    eps[at] = local_epsilons(scenario, z[at], q[at], n[at])
+    state.update(local_ids=every, local_z=z, local_q=q, local_steps=n, local_eps=eps)
     return state
 
 
-def local_epsilons(scenario, state: dict) -> np.ndarray:
-    """Each client's epsilon so far (one accountant run per distinct (z, q, steps))."""
+def local_epsilons(scenario, zs, qs, steps) -> np.ndarray:
+    """Each client's epsilon after its total steps (one accountant run per distinct triple)."""
     p = scenario.privacy
-    rows = zip(state.get("local_z", []), state.get("local_q", []), state.get("local_steps", []))
     return np.array(
-        [_client_eps(float(z), float(q), int(n), p.delta, p.accountant) for z, q, n in rows],
+        [
+            _client_eps(float(z), float(q), int(n), p.delta, p.accountant)
+            for z, q, n in zip(zs, qs, steps)
+        ],
         np.float64,
     )
 
@@ -186,7 +203,7 @@ def _client_eps(z: float, q: float, steps: int, delta: float, accountant: str) -
 
 
 def local_metrics(scenario, state: dict) -> dict:
-    eps = local_epsilons(scenario, state)
+    eps = state.get("local_eps", np.zeros(0))
     if not len(eps):
         return {}
     return {
@@ -195,3 +212,20 @@ def local_metrics(scenario, state: dict) -> dict:
         "privacy_epsilon_median": float(np.median(eps)),
         "privacy_clients_accounted": len(eps),
     }
+
+
+def local_projection(scenario, state: dict, ids, zs, qs, steps) -> float:
+    """The largest epsilon among `ids` after their planned steps, or the largest so far."""
+    ids = np.asarray(ids, np.int64)
+    known = state.get("local_ids", np.zeros(0, np.int64))
+    at = np.searchsorted(known, ids)
+    seen = (
+        (at < len(known)) & (known[np.minimum(at, len(known) - 1)] == ids)
+        if len(known)
+        else (np.zeros(len(ids), bool))
+    )
+    before = np.zeros(len(ids), np.int64)
+    before[seen] = state["local_steps"][at[seen]]
+    ahead = local_epsilons(scenario, zs, qs, before + np.asarray(steps, np.int64))
+    so_far = state.get("local_eps", np.zeros(0))
+    return float(max(ahead.max(initial=0.0), so_far.max(initial=0.0)))

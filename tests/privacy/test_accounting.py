@@ -43,10 +43,17 @@ def test_a_long_round_history_compacts_to_one_entry():
     assert epsilon(history, delta=1e-5) == epsilon(compact(history), delta=1e-5)
 
 
-def test_only_consecutive_entries_merge():
+@pytest.mark.parametrize("name", ["rdp", "prv"])
+def test_equal_mechanisms_merge_wherever_they_are(name):
     history = [(1.0, 0.1, 1), (2.0, 0.1, 1), (1.0, 0.1, 1)]
 
-    assert compact(history) == history
+    assert compact(history) == [(1.0, 0.1, 2), (2.0, 0.1, 1)]
+    stepped = GOLDEN[name][0]()
+    for z, q, _ in history:
+        stepped.step(noise_multiplier=z, sample_rate=q)
+    assert epsilon(history, delta=1e-5, accountant=name) == pytest.approx(
+        float(stepped.get_epsilon(delta=1e-5)), rel=1e-3
+    )
 
 
 def test_epsilon_grows_with_steps_and_falls_with_noise():

@@ -75,8 +75,8 @@ def test_adaptive_clipping_shrinks_s_when_everyone_is_unclipped():
 
 def test_local_steps_accumulate_across_rounds_and_never_reset():
     s = scenario(mode="local", noise_multiplier=1.0)
-    state = privacy.record_local({}, [3, 7], [1.0, 1.0], [0.5, 0.25], [4, 8])
-    state = privacy.record_local(state, [7, 9], [1.0, 1.0], [0.25, 0.5], [8, 2])
+    state = privacy.record_local(s, {}, [3, 7], [1.0, 1.0], [0.5, 0.25], [4, 8])
+    state = privacy.record_local(s, state, [7, 9], [1.0, 1.0], [0.25, 0.5], [8, 2])
 
     assert state["local_ids"].tolist() == [3, 7, 9]
     assert state["local_steps"].tolist() == [4, 16, 2]
@@ -88,3 +88,15 @@ def test_target_epsilon_calibrates_z_for_the_planned_rounds():
     s = scenario(mode="central", target_epsilon=2.0)
     z = privacy.user_noise_multiplier(s)
     assert epsilon([(z, 0.1, s.rounds)], delta=1e-5) == pytest.approx(2.0, abs=2e-3)
+
+
+def test_local_projection_adds_the_planned_steps_to_each_clients_total():
+    s = scenario(mode="local", noise_multiplier=1.0)
+    state = privacy.record_local(s, {}, [3, 7], [1.0, 1.0], [0.5, 0.25], [4, 8])
+
+    ahead = privacy.local_projection(s, state, [7, 11], [1.0, 1.0], [0.25, 0.5], [8, 1])
+
+    assert ahead == pytest.approx(epsilon([(1.0, 0.25, 16)], delta=1e-5))
+    assert state["local_eps"].tolist() == pytest.approx(
+        [epsilon([(1.0, 0.5, 4)], delta=1e-5), epsilon([(1.0, 0.25, 8)], delta=1e-5)]
+    )
