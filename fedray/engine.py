@@ -171,8 +171,8 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
     for ref in h.pool.call(holders, "secagg_finish", round_):
         try:
             stats.update(ray.get(ref[0]))
-        except ray.exceptions.RayActorError:
-            pass
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+            pass  # lost after the protocol: its clients' records keep "worker lost"
     for rec in records:
         if rec["status"] == "trained":  # no stats: its worker was lost mid-protocol
             rec.update(stats.get(rec["client_id"], {"secagg_dropped_at": "worker lost"}))
