@@ -218,14 +218,11 @@ def local_projection(scenario, state: dict, ids, zs, qs, steps) -> float:
     """The largest epsilon among `ids` after their planned steps, or the largest so far."""
     ids = np.asarray(ids, np.int64)
     known = state.get("local_ids", np.zeros(0, np.int64))
-    at = np.searchsorted(known, ids)
-    seen = (
-        (at < len(known)) & (known[np.minimum(at, len(known) - 1)] == ids)
-        if len(known)
-        else (np.zeros(len(ids), bool))
-    )
     before = np.zeros(len(ids), np.int64)
-    before[seen] = state["local_steps"][at[seen]]
+    if len(known):
+        at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+        seen = known[at] == ids
+        before[seen] = state["local_steps"][at[seen]]
     ahead = local_epsilons(scenario, zs, qs, before + np.asarray(steps, np.int64))
     so_far = state.get("local_eps", np.zeros(0))
     return float(max(ahead.max(initial=0.0), so_far.max(initial=0.0)))

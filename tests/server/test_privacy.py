@@ -100,3 +100,11 @@ def test_local_projection_adds_the_planned_steps_to_each_clients_total():
     assert state["local_eps"].tolist() == pytest.approx(
         [epsilon([(1.0, 0.5, 4)], delta=1e-5), epsilon([(1.0, 0.25, 8)], delta=1e-5)]
     )
+
+
+def test_local_projection_before_any_round_is_the_planned_steps_alone():
+    s = scenario(mode="local", noise_multiplier=1.0)
+    ahead = privacy.local_projection(s, {}, [4, 5], [1.0, 1.0], [0.5, 0.25], [3, 6])
+    assert ahead == pytest.approx(
+        max(epsilon([(1.0, 0.5, 3)], delta=1e-5), epsilon([(1.0, 0.25, 6)], delta=1e-5))
+    )
