@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -84,7 +85,31 @@ def prepare(scenario: Scenario) -> Prepared:
     except ValueError as exc:
         raise ScenarioError([f"attack: {exc}"], scenario.name) from None
     _check_privacy(scenario, model, federation)
+    _check_weights(scenario, federation)
     return Prepared(federation, flatten(model))
+
+
+def _check_weights(scenario: Scenario, federation) -> None:
+    """Secure aggregation encodes each update scaled by its weight min(n, max_weight) /
+    max_weight: a max_weight far above every client's size leaves them a few bits."""
+    cfg = scenario.secure_aggregation
+    if cfg.protocol == "none" or cfg.weighting != "examples":
+        return
+    rng = seeding.rng(scenario.seed, purpose=seeding.SECAGG)
+    population = scenario.federation.population
+    ids = np.sort(rng.choice(population, size=min(population, 1000), replace=False))
+    largest = int(np.max(federation.sizes(ids)))
+    bits = math.log2(max(min(largest, cfg.max_weight) / cfg.max_weight * 2 ** (cfg.bits - 1), 1))
+    if bits < 8:
+        raise ScenarioError(
+            [
+                f"secure_aggregation.max_weight: the largest client holds {largest} examples, "
+                f"so its weight is at most {min(largest, cfg.max_weight)}/{cfg.max_weight} and "
+                f"its update is encoded with about {bits:.1f} of the {cfg.bits} bits (got "
+                f"{cfg.max_weight}; expected about {largest}, or more secure_aggregation.bits)"
+            ],
+            scenario.name,
+        )
 
 
 def _check_privacy(scenario: Scenario, model, federation) -> None:

@@ -271,3 +271,14 @@ def test_resume_refuses_to_recalibrate_a_target_epsilon_run(tmp_path):
 
     assert "recalibrate" in str(info.value)
     assert _resolve(None, ["rounds=3"], None, tmp_path)[0].rounds == 3
+
+
+def test_prepare_refuses_a_max_weight_that_leaves_updates_a_few_bits():
+    from fedray.api import prepare
+    from fedray.scenario import ScenarioError, load_scenario
+
+    scenario = tiny(secure_aggregation={"protocol": "secagg", "max_weight": 10**8})
+    with pytest.raises(ScenarioError) as info:
+        prepare(load_scenario(scenario))
+
+    assert "secure_aggregation.max_weight" in str(info.value)
