@@ -16,7 +16,9 @@ import numpy as np
 import ray
 
 from fedray import seeding
+from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
+from fedray.privacy.local import planned_steps
 
 log = logging.getLogger("fedray")
 
@@ -139,9 +141,8 @@ def budget_exceeded(h: Handles, round_: int) -> float | None:
         cohort = sample_clients(
             s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
         )
-        q = [min(1.0, s.client.batch_size / n) if n else 0.0 for n in h.sizes(cohort)]
-        steps = [s.client.epochs * round(1 / r) if r else 0 for r in q]
-        planned = (cohort.tolist(), [h.local_z] * len(q), q, steps)
+        q, steps = zip(*(planned_steps(s.client, int(n)) for n in h.sizes(cohort)))
+        planned = (cohort.tolist(), [h.local_z] * len(q), list(q), list(steps))
     projected = ray.get(h.aggregator.privacy_projection.remote(planned))
     return projected if projected > budget * (1 + 1e-9) else None
 
@@ -168,11 +169,8 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
         replies = h.pool.call(holders, worker_call, round_, messages)
     server = ray.get(agg.secagg_step.remote(round_, *replies))
     stats = {}
-    for ref in h.pool.call(holders, "secagg_finish", round_):
-        try:
-            stats.update(ray.get(ref[0]))
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-            pass  # lost after the protocol: its clients' records keep "worker lost"
+    for part in answered(h.pool.call(holders, "secagg_finish", round_)):
+        stats.update(part)
     for rec in records:
         if rec["status"] == "trained":  # no stats: its worker was lost mid-protocol
             rec.update(stats.get(rec["client_id"], {"secagg_dropped_at": "worker lost"}))

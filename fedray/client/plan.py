@@ -52,8 +52,8 @@ def local_noise_multiplier(scenario, sizes) -> float:
     from scipy.stats import binom
 
     from fedray import seeding
-    from fedray.privacy.accounting import calibrate
-    from fedray.privacy.local import sample_rate
+    from fedray.privacy.local import planned_steps
+    from fedray.server.privacy import calibrated
 
     p, fed = scenario.privacy, scenario.federation
     if p.noise_multiplier is not None:
@@ -62,15 +62,8 @@ def local_noise_multiplier(scenario, sizes) -> float:
     ids = np.sort(rng.choice(fed.population, size=min(fed.population, 1000), replace=False))
     counts = np.asarray(sizes(ids))
     smallest = int(counts[counts > 0].min()) if (counts > 0).any() else 1
-    q = sample_rate(scenario.client.batch_size, smallest)
-    rounds = max(
-        1, math.ceil(binom.ppf(0.99, scenario.rounds, fed.clients_per_round / fed.population))
-    )
-    steps = rounds * scenario.client.epochs * round(1 / q)
-    return calibrate(
-        target_epsilon=p.target_epsilon,
-        delta=p.delta,
-        sample_rate=q,
-        steps=steps,
-        accountant=p.accountant,
-    )
+    q, steps = planned_steps(scenario.client, smallest)
+    participations = binom.ppf(0.99, scenario.rounds, fed.clients_per_round / fed.population)
+    steps *= max(1, math.ceil(participations))
+    # Cached: the driver asks several times, and every worker once, for the same z.
+    return calibrated(p.target_epsilon, p.delta, q, steps, p.accountant)

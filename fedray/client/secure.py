@@ -37,16 +37,20 @@ class SecureClients:
     def __init__(self, scenario):
         self.scenario = scenario
         self.round = 0
-        self.sessions: dict[int, ClientSession] = {}
-        self.inputs: dict[int, np.ndarray] = {}
-        self.dropped: dict[int, str] = {}
-        self.rejected: set[int] = set()  # non-finite updates, refused before encoding
         self._plan = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self.sessions: dict[int, ClientSession] = {}
+        self.inputs: dict[int, np.ndarray] = {}  # encoded updates, until they leave masked
+        self.drops_at: dict[int, str | None] = {}  # the stage each client goes silent at
+        self.dropped: dict[int, str] = {}  # the stage (and why) each one did
+        self.rejected: set[int] = set()  # non-finite updates, refused before encoding
 
     def _reset(self, round_: int) -> None:
         if round_ != self.round:  # a new round: whatever an earlier one left is dead
-            self.round, self.sessions, self.inputs, self.dropped = round_, {}, {}, {}
-            self.rejected = set()
+            self.round = round_
+            self._clear()
             s = self.scenario
             from fedray.engine import sample_clients
 
@@ -63,11 +67,10 @@ class SecureClients:
         """False once the client has dropped; drops it here if this is its stage."""
         if client_id in self.dropped:
             return False
-        s = self.scenario
-        if drop_stage(s.seed, self.round, client_id, s.secure_aggregation.dropout) == stage:
+        if self.drops_at[client_id] == stage:
             self.dropped[client_id] = stage
             return False
-        return client_id in self.sessions
+        return True
 
     def start(self, round_: int, client_id: int, delta: np.ndarray, num_examples: int):
         """Encode a trained client's update and open its session; return its public keys
@@ -90,6 +93,7 @@ class SecureClients:
             rng=rng,
         )
         self.sessions[client_id] = ClientSession(client_id, self._plan.params_of(client_id))
+        self.drops_at[client_id] = drop_stage(s.seed, round_, client_id, cfg.dropout)
         if not self._alive(client_id, "advertise"):
             return None
         return self.sessions[client_id].advertise()
@@ -144,5 +148,5 @@ class SecureClients:
             for cid, sess in self.sessions.items()
         }
         out.update({cid: {"secagg_dropped_at": NONFINITE} for cid in self.rejected})
-        self.sessions, self.inputs, self.dropped, self.rejected = {}, {}, {}, set()
+        self._clear()
         return out

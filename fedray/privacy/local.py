@@ -61,6 +61,13 @@ def sample_rate(batch_size: int, n: int) -> float:
     return min(1.0, batch_size / n) if n > 0 else 0.0
 
 
+def planned_steps(cfg, n: int) -> tuple[float, int]:
+    """(q, steps) of one client's round of DP-SGD over n examples: `cfg.epochs` epochs of
+    round(1 / q) Poisson-sampled steps; (0, 0) for an empty client."""
+    q = sample_rate(cfg.batch_size, n)
+    return q, cfg.epochs * round(1 / q) if q > 0 else 0
+
+
 def fit_private(
     model: nn.Module,
     x: torch.Tensor,
@@ -102,11 +109,9 @@ def fit_private(
 
     _check_arguments(noise_multiplier, max_grad_norm)
     check_private_model(model)
-    n = len(y)
-    q = sample_rate(cfg.batch_size, n)
-    if n == 0:
+    q, steps = planned_steps(cfg, len(y))
+    if steps == 0:
         return 0.0, 0, 0.0
-    steps = cfg.epochs * round(1 / q)
     # Opacus draws the noise on the parameters' device, so its generator must live there.
     device = next(model.parameters()).device
     seed = int(torch.randint(2**62, (1,), generator=generator))
@@ -117,7 +122,7 @@ def fit_private(
             make_optimizer(model, cfg),
             noise_multiplier=noise_multiplier,
             max_grad_norm=max_grad_norm,
-            expected_batch_size=min(cfg.batch_size, n),  # q n
+            expected_batch_size=min(cfg.batch_size, len(y)),  # q n
             generator=noise,
         )
         total, seen = _train(wrapped, optimizer, x, y, q, steps, generator)

@@ -3,5 +3,5 @@ CCS 2020) against a semi-honest server, with X25519, HKDF, AES-GCM and AES-CTR.
 
 encoding (floats <-> Z_{2^m}), prg (masks), shamir (t-of-n shares), keys (agreement and
 share encryption), graph (SecAgg+'s neighbours and its k, t), messages / client / server
-(the sessions; `protocol` imports them all), simulate (a whole run in one process).
+(the records and the two halves of one instance), simulate (a whole run in one process).
 """

@@ -15,6 +15,7 @@ import torch
 from fedray import seeding
 from fedray.attacks import runtime
 from fedray.client.plan import client_plan
+from fedray.client.pool import answered
 from fedray.client.train import evaluate, train_client
 from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
@@ -104,7 +105,7 @@ class Aggregator:
 
     def secagg_masked(self, groups: list, *replies):
         masked = {}
-        for part in _resolve(replies):
+        for part in answered(replies):
             masked.update(part)
         return _split(self._secure.masked(masked), groups)
 
@@ -205,20 +206,8 @@ class Aggregator:
         return self._model(torch.as_tensor(x)).argmax(1).numpy()
 
 
-def _resolve(replies) -> list:
-    """Each worker's reply, or nothing for a worker lost mid-protocol (its clients drop out)."""
-    out = []
-    for wrapped in replies:
-        for ref in wrapped:
-            try:
-                out.append(ray.get(ref))
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-                pass
-    return out
-
-
 def _gather(replies) -> list:
-    return [item for part in _resolve(replies) for item in part]
+    return [item for part in answered(replies) for item in part]
 
 
 def _split(per_client: dict, groups: list):

@@ -21,7 +21,7 @@ import numpy as np
 
 from fedray.privacy.accounting import calibrate, epsilon
 from fedray.privacy.adaptive import update_bound, update_noise_multiplier
-from fedray.privacy.clipping import gaussian, noised_mean
+from fedray.privacy.clipping import clip_rows, gaussian, noised_mean
 
 USER_LEVEL = ("central", "distributed")
 
@@ -36,13 +36,13 @@ def user_noise_multiplier(scenario) -> float:
     p = scenario.privacy
     if p.noise_multiplier is not None:
         return p.noise_multiplier
-    return _calibrated(
+    return calibrated(
         p.target_epsilon, p.delta, user_sample_rate(scenario), scenario.rounds, p.accountant
     )
 
 
 @functools.lru_cache(maxsize=32)
-def _calibrated(target: float, delta: float, q: float, steps: int, accountant: str) -> float:
+def calibrated(target: float, delta: float, q: float, steps: int, accountant: str) -> float:
     return calibrate(
         target_epsilon=target, delta=delta, sample_rate=q, steps=steps, accountant=accountant
     )
@@ -111,8 +111,7 @@ def client_noise(scenario, delta: np.ndarray, rng) -> np.ndarray:
     """A client's update under user-level DP with secure aggregation: clipped to S, and for
     `distributed` plus its share N(0, (zS)^2 / m) of the round's noise."""
     p = scenario.privacy
-    norm = float(np.linalg.norm(delta.astype(np.float64)))
-    out = delta * np.float32(min(1.0, p.clip / norm)) if norm > 0 else delta.copy()
+    out = clip_rows(delta[None, :], p.clip)[0][0]
     if p.mode == "distributed":
         m = scenario.federation.clients_per_round
         out = out + gaussian(len(out), user_noise_multiplier(scenario) * p.clip / math.sqrt(m), rng)

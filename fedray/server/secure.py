@@ -38,8 +38,11 @@ class RoundPlan:
     def members(self, b: int) -> np.ndarray:
         return self.cohort[self.bucket == b]
 
+    def bucket_of(self, client_id: int) -> int:
+        return int(self.bucket[np.searchsorted(self.cohort, client_id)])
+
     def params_of(self, client_id: int) -> Params:
-        return self.params[int(self.bucket[np.searchsorted(self.cohort, client_id)])]
+        return self.params[self.bucket_of(client_id)]
 
 
 def bucket_sizes(n: int, buckets: int) -> list[int]:
@@ -106,19 +109,14 @@ class SecureRound:
         self.seconds = 0.0
         self.noise = seeding.rng(scenario.seed, round_, 0, seeding.PRIVACY)  # central DP's
 
-    def _bucket(self, client_id: int) -> int:
-        return int(self.plan.bucket[np.searchsorted(self.plan.cohort, client_id)])
-
-    def _by_bucket(self, items, client_of) -> dict[int, list]:
-        out: dict[int, list] = {b: [] for b in self.sessions if b not in self.aborted}
+    def _stage(self, items, client_of, call) -> dict[int, object]:
+        """Group a stage's messages by their sender's bucket and run `call(session, messages)`
+        for every live bucket; record the ones that abort. Returns bucket -> result."""
+        grouped: dict[int, list] = {b: [] for b in self.sessions if b not in self.aborted}
         for item in items:
-            b = self._bucket(client_of(item))
-            if b in out:
-                out[b].append(item)
-        return out
-
-    def _each(self, grouped: dict[int, object], call) -> dict[int, object]:
-        """Run `call(session, messages)` for every live bucket; record the ones that abort."""
+            b = self.plan.bucket_of(client_of(item))
+            if b in grouped:
+                grouped[b].append(item)
         start, out = time.perf_counter(), {}
         for b, messages in grouped.items():
             try:
@@ -130,24 +128,21 @@ class SecureRound:
 
     def keys(self, adverts: list) -> dict:
         """Public keys in; for each client, its neighbours' public keys."""
-        done = self._each(
-            self._by_bucket(adverts, lambda a: a.client_id), ServerSession.collect_keys
-        )
+        done = self._stage(adverts, lambda a: a.client_id, ServerSession.collect_keys)
         return {cid: keys for per_bucket in done.values() for cid, keys in per_bucket.items()}
 
     def shares(self, shares: list) -> dict:
         """Encrypted key shares in; for each receiver, the ciphertexts addressed to it."""
-        done = self._each(self._by_bucket(shares, lambda s: s.sender), ServerSession.route_shares)
+        done = self._stage(shares, lambda s: s.sender, ServerSession.route_shares)
         return {cid: cts for per_bucket in done.values() for cid, cts in per_bucket.items()}
 
     def masked(self, masked: dict) -> dict:
         """Masked inputs in; for each survivor, the list of its bucket's survivors."""
-        grouped = {b: {} for b in self.sessions if b not in self.aborted}
-        for cid, y in masked.items():
-            b = self._bucket(cid)
-            if b in grouped:
-                grouped[b][cid] = y
-        done = self._each(grouped, ServerSession.collect_masked)
+        done = self._stage(
+            masked.items(),
+            lambda pair: pair[0],
+            lambda sess, pairs: sess.collect_masked(dict(pairs)),
+        )
         return {cid: survivors for survivors in done.values() for cid in survivors}
 
     def finish(self, responses: list) -> tuple[UpdateBatch, dict, dict]:
@@ -156,7 +151,7 @@ class SecureRound:
         Returns (batch whose client_ids are bucket indices, metrics, bucket -> its surviving
         client ids).
         """
-        sums = self._each(self._by_bucket(responses, lambda r: r.client_id), ServerSession.finish)
+        sums = self._stage(responses, lambda r: r.client_id, ServerSession.finish)
         cfg = self.scenario.secure_aggregation
         rows, weights, ids, members = [], [], [], {}
         for b, total in sorted(sums.items()):

@@ -1,0 +1,365 @@
+"""Cross-field rules: what no single field's type can say, checked once every field parses.
+
+`check` runs them all and adds each problem to `problems`; the loader calls it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from fedray.data import GENERATED
+from fedray.scenario.convert import Problems
+from fedray.scenario.schema import Scenario
+
+
+def check(s: Scenario, problems: Problems) -> None:
+    """Cross-field rules: what no single field's type can say."""
+    fed = s.federation
+    if fed.clients_per_round > fed.population:
+        problems.add(
+            "federation.clients_per_round",
+            "more than the population",
+            fed.clients_per_round,
+            f"<= federation.population ({fed.population})",
+        )
+    if s.evaluation.federated_clients > fed.population:
+        problems.add(
+            "evaluation.federated_clients",
+            "more than the population",
+            s.evaluation.federated_clients,
+            f"<= federation.population ({fed.population})",
+        )
+    _check_strategy(s, problems)
+    _check_defense(s, problems)
+    _check_attack(s, problems)
+    _check_secure(s, problems)
+    _check_privacy(s, problems)
+    if s.data.dataset in GENERATED and s.data.partition.type != "natural":
+        problems.add(
+            "data.partition.type",
+            f"{s.data.dataset} clients are generated with their own "
+            "distribution; only the natural partition applies",
+            s.data.partition.type,
+            "'natural'",
+        )
+    if s.data.dataset == "digits" and s.data.partition.type == "natural":
+        problems.add(
+            "data.partition.type",
+            "digits has no client ids",
+            "natural",
+            "iid, dirichlet, shards or quantity_skew",
+        )
+    if s.data.dataset in GENERATED and s.data.params.min_samples > s.data.params.max_samples:
+        problems.add(
+            "data.min_samples",
+            "above data.max_samples",
+            s.data.params.min_samples,
+            f"<= data.max_samples ({s.data.params.max_samples})",
+        )
+    if s.data.dataset == "parquet":
+        _check_parquet(s.data.params, s.data.partition.type, problems)
+    gpus = s.resources.num_gpus
+    if gpus > 1 and not math.isclose(gpus, round(gpus)):
+        problems.add(
+            "resources.num_gpus",
+            "Ray shares a GPU only in fractions of one",
+            gpus,
+            "a fraction <= 1 or a whole number",
+        )
+    if isinstance(s.resources.num_workers, int) and s.resources.num_workers < 1:
+        problems.add(
+            "resources.num_workers", "out of range", s.resources.num_workers, ">= 1 or 'auto'"
+        )
+
+
+def _check_strategy(s: Scenario, problems: Problems) -> None:
+    name, client = s.strategy.name, s.client
+    if name == "fedprox" and client.proximal_mu > 0:
+        problems.add(
+            "client.proximal_mu",
+            "fedprox sets the proximal term from strategy.mu",
+            client.proximal_mu,
+            "0 with strategy.name: fedprox (or use fedavg)",
+        )
+    if name == "fednova" and client.proximal_mu > 0:
+        problems.add(
+            "client.proximal_mu",
+            "fednova's normaliser assumes plain local SGD (a_i = tau_i)",
+            client.proximal_mu,
+            "0 with strategy.name: fednova",
+        )
+    if name in ("fednova", "scaffold") and (client.optimizer != "sgd" or client.momentum > 0):
+        problems.add(
+            "client.optimizer",
+            f"{name}'s server step assumes plain local SGD",
+            f"{client.optimizer}, momentum {client.momentum}",
+            "sgd with momentum 0",
+        )
+
+
+def _check_attack(s: Scenario, problems: Problems) -> None:
+    a = s.attack
+    # type none with a fraction is allowed: a stress grid sweeps attack.type over "none"
+    # while keeping the share, and "none" plainly means nobody attacks.
+    if a.count is not None and a.fraction > 0:
+        problems.add(
+            "attack.count", "give attack.fraction or attack.count, not both", a.count, "one of them"
+        )
+    if a.type != "none" and a.fraction == 0 and not a.count:
+        problems.add(
+            "attack.fraction",
+            f"attack {a.type!r} has no malicious clients",
+            0,
+            "a share in (0, 1] or attack.count >= 1",
+        )
+    if a.count is not None and a.count > s.federation.population:
+        problems.add(
+            "attack.count",
+            "more than the population",
+            a.count,
+            f"<= federation.population ({s.federation.population})",
+        )
+
+
+def _check_defense(s: Scenario, problems: Problems) -> None:
+    """Try the defense once on a cohort-sized matrix, so a rule whose precondition cannot
+    hold (Krum with n <= 2f + 2, Bulyan with n < 4f + 3) is refused before any actor starts."""
+    import numpy as np
+
+    from fedray.defenses import DEFENSES
+    from fedray.defenses.bucketing import with_bucketing
+    from fedray.defenses.common import RoundContext
+    from fedray.registry import is_plugin
+
+    if is_plugin(s.defense.type):
+        return
+    rule = DEFENSES[s.defense.type].fn
+    if s.defense.bucketing > 1:
+        rule = with_bucketing(rule, s.defense.bucketing)
+    rng = np.random.default_rng(0)
+    n = s.federation.clients_per_round
+    secure = s.secure_aggregation
+    if secure.protocol != "none" and secure.buckets > 1:
+        n = min(secure.buckets, n)  # the rule sees one row per bucket
+    elif secure.protocol != "none":
+        return  # refused in _check_secure unless the rule is the plain mean
+    rows = rng.standard_normal((n, 4)).astype(np.float32)
+    try:
+        rule(
+            rows, np.ones(n), s.defense.params, RoundContext(rng, reference=np.ones(4, np.float32))
+        )
+    except ValueError as exc:
+        what = "bucket means" if secure.protocol != "none" else "updates of a full cohort"
+        problems.add("defense", f"{exc} (checked with the {n} {what})")
+
+
+def _check_secure(s: Scenario, problems: Problems) -> None:
+    """What secure aggregation can run with: the server learns only (bucket) sums."""
+    from fedray.attacks import MODEL_ATTACKS
+    from fedray.registry import is_plugin
+    from fedray.secagg.encoding import capacity_problem
+    from fedray.secagg.shamir import MAX_THRESHOLD
+    from fedray.server.secure import bucket_sizes, neighbours_and_threshold
+    from fedray.strategies import STRATEGIES
+
+    cfg = s.secure_aggregation
+    if cfg.protocol == "none":
+        if cfg.buckets:
+            problems.add(
+                "secure_aggregation.buckets",
+                "buckets group clients for secure aggregation, which is off",
+                cfg.buckets,
+                "0, or a secure_aggregation.protocol",
+            )
+        return
+    entry = STRATEGIES.get(s.strategy.name)
+    if entry is not None and getattr(entry, "needs_rows", None):
+        problems.add(
+            "strategy.name",
+            f"{s.strategy.name} {entry.needs_rows}, but under secure aggregation the server "
+            "sees only sums",
+            s.strategy.name,
+            "fedavg, fedavgm, fedprox, fedadagrad, fedadam or fedyogi",
+        )
+    if s.defense.type != "none" and cfg.buckets <= 1:
+        problems.add(
+            "defense.type",
+            f"{s.defense.type} judges individual updates, and under secure aggregation the "
+            "server never sees one; set secure_aggregation.buckets: B to run it over B "
+            "securely aggregated bucket means",
+            s.defense.type,
+            "'none', or secure_aggregation.buckets >= 2",
+        )
+    if s.attack.type != "none" and (s.attack.type in MODEL_ATTACKS or is_plugin(s.attack.type)):
+        problems.add(
+            "attack.type",
+            "model-poisoning attacks rewrite plaintext updates on the server side of the "
+            "simulation, which secure aggregation hides",
+            s.attack.type,
+            "a data attack (label_flip, backdoor; attack.boost scales it client-side)",
+        )
+    sizes = bucket_sizes(s.federation.clients_per_round, cfg.buckets)
+    if min(sizes) < 3:
+        problems.add(
+            "secure_aggregation.buckets",
+            f"buckets of {min(sizes)} client(s) would reveal individual updates "
+            f"({s.federation.clients_per_round} clients per round)",
+            cfg.buckets,
+            f"<= {s.federation.clients_per_round // 3} (3 or more clients per bucket)",
+        )
+        return
+    n = max(sizes)
+    if cfg.protocol == "secagg_plus" and cfg.neighbors is not None and cfg.neighbors % 2:
+        problems.add(
+            "secure_aggregation.neighbors",
+            "SecAgg+'s graph is a Harary ring: k must be even (k/2 neighbours each side)",
+            cfg.neighbors,
+            f"{cfg.neighbors - 1} or {cfg.neighbors + 1}",
+        )
+    if cfg.protocol == "secagg" and n > 5000:
+        problems.add(
+            "secure_aggregation.protocol",
+            f"SecAgg pairs every two of the {n} clients of a bucket: O(n^2) keys, masks and "
+            "memory per round",
+            cfg.protocol,
+            "secagg_plus (k ~ log n neighbours), or buckets of at most 5000 clients",
+        )
+    k, t = neighbours_and_threshold(cfg, min(sizes))
+    if t > MAX_THRESHOLD:
+        problems.add(
+            "secure_aggregation.threshold",
+            f"Shamir sharing here takes t <= {MAX_THRESHOLD} (exact float64 arithmetic)",
+            t,
+            "a smaller threshold, secagg_plus, or buckets",
+        )
+    if t > k + 1:
+        problems.add(
+            "secure_aggregation.threshold",
+            f"more than the {k + 1} clients that hold each secret's shares "
+            f"(bucket of {min(sizes)} clients, k = {k})",
+            t,
+            f"<= {k + 1}",
+        )
+    max_units = cfg.max_weight if cfg.weighting == "examples" else 1
+    message = capacity_problem(
+        clients=n, bits=cfg.bits, modulus_bits=cfg.modulus_bits, max_units=max_units
+    )
+    if message:
+        problems.add("secure_aggregation.modulus_bits", message, cfg.modulus_bits)
+
+
+def _check_privacy(s: Scenario, problems: Problems) -> None:
+    """What each privacy mode needs from the rest of the scenario."""
+    from fedray.strategies import STRATEGIES
+
+    p, secure = s.privacy, s.secure_aggregation
+    if p.mode == "none":
+        for key in ("noise_multiplier", "target_epsilon", "budget"):
+            if getattr(p, key) is not None:
+                problems.add(
+                    f"privacy.{key}",
+                    "set, but privacy.mode is none",
+                    getattr(p, key),
+                    "a privacy.mode (central, distributed, local), or remove it",
+                )
+        return
+    if (p.noise_multiplier is None) == (p.target_epsilon is None):
+        problems.add(
+            "privacy.noise_multiplier",
+            f"privacy mode {p.mode!r} needs a noise level: give noise_multiplier or "
+            "target_epsilon (calibrated for the planned rounds), not both",
+            p.noise_multiplier,
+            "exactly one of privacy.noise_multiplier and privacy.target_epsilon",
+        )
+    entry = STRATEGIES.get(s.strategy.name)
+    reads_rows = entry is not None and getattr(entry, "needs_rows", None)
+    if p.mode in ("central", "distributed") and reads_rows:
+        problems.add(
+            "strategy.name",
+            f"{s.strategy.name} {entry.needs_rows}: user-level DP clips and noises only the "
+            "mean of the updates, so what else it reads would leave the server un-noised",
+            s.strategy.name,
+            "fedavg, fedavgm, fedprox, fedadagrad, fedadam or fedyogi",
+        )
+    if p.mode in ("central", "distributed") and s.defense.type != "none":
+        problems.add(
+            "defense.type",
+            f"{p.mode} DP bounds each client's influence by clipping and noises the mean; "
+            "the accountant has no analysis for a robust rule over noised or clipped rows",
+            s.defense.type,
+            "'none' with a user-level privacy mode",
+        )
+    if p.mode == "distributed":
+        if secure.protocol == "none":
+            problems.add(
+                "privacy.mode",
+                "distributed DP adds each client's share of the noise before masking, so it "
+                "needs secure aggregation (otherwise the server sees nearly noiseless updates)",
+                p.mode,
+                "central, or a secure_aggregation.protocol",
+            )
+    if p.mode in ("central", "distributed") and secure.protocol != "none":
+        if secure.buckets > 1:
+            problems.add(
+                "secure_aggregation.buckets",
+                "user-level DP calibrates its noise to one sum of the whole cohort per round",
+                secure.buckets,
+                f"0 with privacy.mode: {p.mode}",
+            )
+        if secure.weighting != "uniform":
+            problems.add(
+                "secure_aggregation.weighting",
+                "user-level DP needs fixed weights: every clipped update counts the same",
+                secure.weighting,
+                "'uniform' with a user-level privacy mode",
+            )
+        if p.adaptive_clipping.enabled:
+            problems.add(
+                "privacy.adaptive_clipping.enabled",
+                "adaptive clipping counts unclipped updates on the server, which secure "
+                "aggregation hides; this is not built yet",
+                True,
+                "false with secure aggregation",
+            )
+    if p.mode == "local":
+        if p.adaptive_clipping.enabled:
+            problems.add(
+                "privacy.adaptive_clipping.enabled",
+                "adaptive clipping applies to user-level (central, distributed) DP",
+                True,
+                "false with privacy.mode: local",
+            )
+        needs = s.strategy.name in ("scaffold", "fedprox", "qffl") or s.client.proximal_mu > 0
+        if needs:
+            problems.add(
+                "strategy.name",
+                "local DP-SGD trains with Opacus' private optimizer alone; proximal terms, "
+                "control variates and q-FFL's un-noised initial loss do not go with it",
+                s.strategy.name,
+                "a strategy without client-side terms (fedavg, fedavgm, fedadam, ...)",
+            )
+
+
+def _check_parquet(p, partition_type: str, problems: Problems) -> None:
+    if not p.path:
+        problems.add("data.path", "required for the parquet dataset", "", "a Parquet file path")
+    elif not os.path.isfile(p.path):
+        problems.add("data.path", "file not found", p.path, "an existing Parquet file")
+    if p.test_path and not os.path.isfile(p.test_path):
+        problems.add("data.test_path", "file not found", p.test_path, "an existing Parquet file")
+    if p.tensor_column and p.feature_columns:
+        problems.add(
+            "data.tensor_column", "give tensor_column or feature_columns, not both", p.tensor_column
+        )
+    if partition_type == "natural" and p.path and os.path.isfile(p.path):
+        import pyarrow.parquet as pq
+
+        columns = pq.read_schema(p.path).names
+        if p.client_column not in columns:
+            problems.add(
+                "data.client_column",
+                f"the natural partition needs a client id column, and {p.path} has none of that name",
+                p.client_column,
+                "one of " + ", ".join(columns) + " (or another partition type)",
+            )
