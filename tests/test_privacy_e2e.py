@@ -140,20 +140,25 @@ def test_local_dp_epsilon_grows_for_a_client_sampled_again(tmp_path):
     assert np.isfinite(result.params).all()
 
 
-def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
-    scenario = tiny(
-        rounds=3,
-        federation={"population": 20, "clients_per_round": 10},
+def distributed(rounds: int, threshold: int, masked_input_dropout: float, **overrides) -> dict:
+    """Distributed DP (z = 1, S = 0.5) under SecAgg with dropouts before masking."""
+    return tiny(
+        rounds=rounds,
         secure_aggregation={
             "protocol": "secagg",
             "weighting": "uniform",
             "clip": 4.0,
-            "threshold": 3,
-            "dropout": {"masked_input": 0.3},
+            "threshold": threshold,
+            "dropout": {"masked_input": masked_input_dropout},
         },
         privacy={"mode": "distributed", "noise_multiplier": 1.0, "clip": 0.5},
         evaluation=FAST,
+        **overrides,
     )
+
+
+def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
+    scenario = distributed(3, 3, 0.3, federation={"population": 20, "clients_per_round": 10})
 
     result = fedray.run(scenario, out=tmp_path / "run")
 
@@ -167,18 +172,7 @@ def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
 
 
 def test_a_round_that_releases_nothing_costs_no_epsilon(tmp_path):
-    scenario = tiny(
-        rounds=2,
-        secure_aggregation={
-            "protocol": "secagg",
-            "weighting": "uniform",
-            "clip": 4.0,
-            "threshold": 6,
-            "dropout": {"masked_input": 0.9},
-        },
-        privacy={"mode": "distributed", "noise_multiplier": 1.0, "clip": 0.5},
-        evaluation=FAST,
-    )
+    scenario = distributed(2, 6, 0.9)
 
     result = fedray.run(scenario, out=tmp_path / "run")
 

@@ -210,18 +210,6 @@ class WorkerPool:
             for (w, _), m in zip(holders, messages)
         ]
 
-
-def answered(replies) -> list:
-    """The replies `WorkerPool.call` sent for, leaving out those of actors lost meanwhile."""
-    out = []
-    for wrapped in replies:
-        for ref in wrapped:
-            try:
-                out.append(ray.get(ref))
-            except WORKER_LOST:
-                continue  # that worker's clients have dropped out of the protocol
-    return out
-
     def evaluate(self, params_ref, client_ids: np.ndarray) -> list[dict]:
         """Evaluate on each client's local test split; a lost share is retried, then left out."""
 
@@ -238,3 +226,15 @@ def answered(replies) -> list:
         for a in self.actors:
             ray.kill(a)
         self.actors, self.live = [], []
+
+
+def answered(replies) -> list:
+    """The replies `WorkerPool.call` sent for, leaving out those of actors lost meanwhile."""
+    out = []
+    for wrapped in replies:
+        for ref in wrapped:
+            try:
+                out.append(ray.get(ref))
+            except WORKER_LOST:
+                continue  # that worker's clients have dropped out of the protocol
+    return out
