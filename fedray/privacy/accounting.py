@@ -10,15 +10,15 @@ tighter than RDP.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import warnings
 
-from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.accountants.utils import get_noise_multiplier
-
 History = list[tuple[float, float, int]]
 
-ACCOUNTANTS = {"rdp": RDPAccountant, "prv": PRVAccountant}
+# Opacus costs about a second to import (its package loads the whole privacy engine), and
+# most runs never account: it is imported on first use, by name, not at module load.
+ACCOUNTANTS = {"rdp": "RDPAccountant", "prv": "PRVAccountant"}
 
 
 def compact(history: History) -> History:
@@ -89,7 +89,7 @@ def calibrate(
         raise ValueError("noise calibration: " + "; ".join(problems))
     try:
         with _quiet():
-            z = get_noise_multiplier(
+            z = importlib.import_module("opacus.accountants.utils").get_noise_multiplier(
                 target_epsilon=target_epsilon,
                 target_delta=delta,
                 sample_rate=sample_rate,
@@ -120,7 +120,7 @@ def _accountant(name: str) -> type:
         raise ValueError(
             f"unknown accountant {name!r}; expected one of: {', '.join(sorted(ACCOUNTANTS))}"
         )
-    return ACCOUNTANTS[name]
+    return getattr(importlib.import_module("opacus.accountants"), ACCOUNTANTS[name])
 
 
 def _delta_problems(delta: float) -> list[str]:

@@ -8,13 +8,14 @@ norm C, add N(0, (z C)^2 I) to their sum and divide by the expected batch size q
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
-from opacus import GradSampleModule
-from opacus.optimizers import DPOptimizer
-from opacus.validators import ModuleValidator
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+if TYPE_CHECKING:
+    from opacus import GradSampleModule
 
 from fedray.privacy.accounting import epsilon
 
@@ -31,6 +32,9 @@ def check_private_model(model: nn.Module) -> None:
     it has no per-example rule for (nn.LSTM). Linear, Conv2d, ReLU, MaxPool and Flatten
     (fedray's logreg, mlp and cnn) are all fine. Puts `model` in training mode.
     """
+    # Opacus is imported where it is used: it costs about a second, and most runs never do.
+    from opacus.validators import ModuleValidator
+
     model.train()
     problems = [
         f"layer {name!r} ({type(m).__name__}) "
@@ -104,6 +108,9 @@ def fit_private(
         (mean per-example loss over sampled examples, optimizer steps, sample rate q).
         An empty client returns (0.0, 0, 0.0) without training.
     """
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
     # Imported here: fedray.client.train imports this module to call fit_private.
     from fedray.client.train import make_optimizer
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import nn
 
 
@@ -55,6 +54,8 @@ def loss_threshold_auc(member_losses: np.ndarray, nonmember_losses: np.ndarray) 
         )
     if not (np.isfinite(members).all() and np.isfinite(others).all()):
         raise ValueError("membership AUC got non-finite losses: check the model's outputs")
+    from scipy.stats import rankdata  # most of a second to import; only audits need it
+
     # Rank by -loss, so a member ranks high when its loss is low; ties share their mean rank.
     ranks = rankdata(-np.concatenate([members, others]))
     m, k = len(members), len(others)

@@ -11,7 +11,6 @@ which is plain SecAgg.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import hypergeom
 
 
 def neighbour_graph(ids: np.ndarray, k: int, rng: np.random.Generator) -> dict[int, np.ndarray]:
@@ -49,6 +48,9 @@ def neighbour_graph(ids: np.ndarray, k: int, rng: np.random.Generator) -> dict[i
 
 def _tail_probabilities(n: int, k: int, bad: int) -> np.ndarray:
     """P[X >= j] for j = 0..k+1, X = bad nodes among k neighbours drawn from the n - 1 others."""
+    # scipy.stats costs most of a second to import; only SecAgg+ runs ever get here.
+    from scipy.stats import hypergeom
+
     return hypergeom(n - 1, bad, k).sf(np.arange(-1, k + 1))
 
 
