@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,30 +11,24 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import ray
-import torch
 from ray.exceptions import GetTimeoutError, RayActorError
 
-from fedray import checkpoint, seeding
+from fedray import checkpoint
 from fedray.attacks import runtime
 from fedray.baseline import centralized_curve
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool, check_free, plan_pool
-from fedray.data import GENERATED, build_federation
+from fedray.data import GENERATED
 from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
-from fedray.models import build_model, flatten
 from fedray.output import RunOutput, fresh_dir
-from fedray.privacy.adaptive import update_noise_multiplier
-from fedray.privacy.local import check_private_model
+from fedray.prepare import Prepared, prepare
 from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
 from fedray.server.client_state import ClientStateStore
-from fedray.server.privacy import USER_LEVEL, count_noise, user_noise_multiplier
 from fedray.server.state import ServerState
-
-_INIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -45,102 +37,6 @@ class RunResult:
     params: np.ndarray  # (d,) float32 final global parameters
     out_dir: Path
     summary: dict
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What the driver learns from building the data and model once, before any actor starts."""
-
-    federation: object
-    initial_params: np.ndarray
-
-
-def prepare(scenario: Scenario) -> Prepared:
-    """Build the federated dataset and the initial model; report failures as ScenarioError.
-
-    This is where problems that need the data are found: a missing column, a population
-    larger than the data, a model whose output does not match the label count.
-    """
-    try:
-        federation = build_federation(scenario)
-    except ValueError as exc:
-        raise ScenarioError([f"data: {exc}"], scenario.name) from None
-    except Exception as exc:  # user loaders / partitioners, odd files: one line, not a traceback
-        raise ScenarioError([f"data: {type(exc).__name__}: {exc}"], scenario.name) from None
-    try:
-        # fork_rng + manual_seed touch torch's process-wide generator: the lock keeps runs
-        # started from several threads (fedray stress --parallel) from seeding each other's.
-        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seeding.rng(scenario.seed, purpose=seeding.INIT).integers(2**62)))
-            model = build_model(
-                scenario.model.type,
-                scenario.model.params,
-                federation.input_shape,
-                federation.num_classes,
-            )
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise ScenarioError([f"model.type: {exc}"], scenario.name) from None
-    try:
-        runtime.check(scenario, federation.num_classes, federation.input_shape)
-    except ValueError as exc:
-        raise ScenarioError([f"attack: {exc}"], scenario.name) from None
-    _check_privacy(scenario, model, federation)
-    _check_weights(scenario, federation)
-    return Prepared(federation, flatten(model))
-
-
-def _check_weights(scenario: Scenario, federation) -> None:
-    """Secure aggregation encodes each update scaled by its weight min(n, max_weight) /
-    max_weight: a max_weight far above every client's size leaves them a few bits."""
-    cfg = scenario.secure_aggregation
-    if cfg.protocol == "none" or cfg.weighting != "examples":
-        return
-    rng = seeding.rng(scenario.seed, purpose=seeding.SECAGG)
-    population = scenario.federation.population
-    ids = np.sort(rng.choice(population, size=min(population, 1000), replace=False))
-    largest = int(np.max(federation.sizes(ids)))
-    bits = math.log2(max(min(largest, cfg.max_weight) / cfg.max_weight * 2 ** (cfg.bits - 1), 1))
-    if bits < 8:
-        raise ScenarioError(
-            [
-                f"secure_aggregation.max_weight: the largest client holds {largest} examples, "
-                f"so its weight is at most {min(largest, cfg.max_weight)}/{cfg.max_weight} and "
-                f"its update is encoded with about {bits:.1f} of the {cfg.bits} bits (got "
-                f"{cfg.max_weight}; expected about {largest}, or more secure_aggregation.bits)"
-            ],
-            scenario.name,
-        )
-
-
-def _check_privacy(scenario: Scenario, model, federation) -> None:
-    """What local DP-SGD needs from the model (Opacus' per-example gradients), and a noise
-    level that `target_epsilon` can be calibrated to."""
-    p = scenario.privacy
-    try:
-        if p.mode == "local":
-            check_private_model(model)
-        client_plan(scenario, federation.sizes)
-        if p.mode in USER_LEVEL:
-            z = user_noise_multiplier(scenario)
-            if p.adaptive_clipping.enabled:
-                update_noise_multiplier(z, count_noise(scenario))
-    except ValueError as exc:
-        raise ScenarioError([f"privacy: {exc}"], scenario.name) from None
-    secure = scenario.secure_aggregation
-    if p.mode == "distributed":
-        # Each coordinate of a clipped update is within S, and its noise share has std
-        # z S / sqrt(m): the encoding's range must hold both, or it clips the noise away.
-        m = scenario.federation.clients_per_round
-        need = p.clip + 6 * z * p.clip / m**0.5
-        if secure.clip < need:
-            raise ScenarioError(
-                [
-                    f"secure_aggregation.clip: {secure.clip:g} would cut off the clients' noise "
-                    f"shares (S = {p.clip:g}, z = {z:.3g}, m = {m}); expected >= {need:.3g}, "
-                    "S plus 6 standard deviations of a share"
-                ],
-                scenario.name,
-            )
 
 
 def _connect(address: str | None) -> bool:

@@ -67,7 +67,7 @@ def _report(error) -> None:
 
 
 def _validate(args) -> int:
-    from fedray.api import prepare
+    from fedray.prepare import prepare
     from fedray.scenario import ScenarioError, load_scenario
 
     status = 0

@@ -98,7 +98,7 @@ def expand(axes: list[tuple[str, list]]) -> list[Cell]:
 def validate(scenario_path, cells: list[Cell], seeds: list[int], overrides: list[str]) -> None:
     """Load and prepare every combination (data and model built, attack tried); raise one
     ScenarioError listing every problem found."""
-    from fedray.api import prepare
+    from fedray.prepare import prepare
 
     problems = []
     for cell in cells:
