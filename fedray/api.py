@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fedray import checkpoint
 from fedray.attacks import runtime
@@ -171,7 +172,24 @@ def _plan(scenario: Scenario, patience: float = 30.0) -> PoolPlan:
         raise ScenarioError([f"resources: {exc}"], scenario.name) from None
 
 
-def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes):
+def _start_store(out_dir: Path, state: ServerState):
+    """The client state store actor, on this (the driver's) node: its files live under the
+    run's directory, so that checkpoints can link them. Resumes from the checkpoint's copy."""
+    saved = checkpoint.clients_dir(out_dir, state.round)
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return (
+        ray.remote(ClientStateStore)
+        .options(num_cpus=0, scheduling_strategy=here)
+        .remote(
+            len(state.params),
+            str((out_dir / "client_state").resolve()),
+            checkpoint=str(saved.resolve()) if state.round and saved.exists() else None,
+            snapshot=state.client_states,  # checkpoints written before the on-disk store
+        )
+    )
+
+
+def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes, out_dir: Path):
     """Start the workers and the Aggregator and wait until each has built its model and data.
 
     Returns (pool, aggregator, client state store or None, placement, seconds). On failure
@@ -182,11 +200,7 @@ def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes):
     pool = WorkerPool(plain, plan, scenario.resources)
     store = None
     if client_plan(scenario, sizes).control_variates:
-        store = (
-            ray.remote(ClientStateStore)
-            .options(num_cpus=0)
-            .remote(len(state.params), state.client_states)
-        )
+        store = _start_store(out_dir, state)
     server_state = replace(state, client_states=None)  # those live in the store
     aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, server_state, store)
     timeout = scenario.resources.startup_timeout
@@ -225,7 +239,9 @@ def _execute(
         resume_state if resuming and resume_state.round else ServerState(0, prepared.initial_params)
     )
     sizes = prepared.federation.sizes
-    pool, aggregator, store, placement, startup_seconds = _start(scenario, plan, state, sizes)
+    pool, aggregator, store, placement, startup_seconds = _start(
+        scenario, plan, state, sizes, out_dir
+    )
     output = bar = None
     try:
         output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)

@@ -48,3 +48,8 @@ def load(path: Path) -> ServerState:
             clients,
             group("privacy"),
         )
+
+
+def clients_dir(out: Path, round_: int) -> Path:
+    """Where the client state store's checkpoint of `round_` lives (linked segment files)."""
+    return out / "checkpoints" / f"round_{round_:07d}.clients"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import ray
 
-from fedray import seeding
+from fedray import checkpoint, seeding
 from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.privacy.local import planned_steps
@@ -239,6 +239,9 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
             row.update(ray.get(h.aggregator.evaluate.remote()))
         output.record(row, records, histograms)
         if (every and round_ % every == 0) or last:
+            if h.store is not None:  # before the server state, which commits the checkpoint
+                dest = checkpoint.clients_dir(output.out, round_).resolve()
+                ray.get(h.store.save.remote(str(dest)))
             output.checkpoint(ray.get(h.aggregator.server_state.remote()))
         progress.update(row)
     return {}

@@ -67,3 +67,7 @@ def test_scaffold_is_bitwise_reproducible_across_workers_and_resume(tmp_path):
     resumed = fedray.run(None, ["rounds=4"], resume=tmp_path / "part")
 
     assert one.params.tobytes() == two.params.tobytes() == resumed.params.tobytes()
+    # The variates live on disk beside the run, and each checkpoint links its own copy.
+    saved = tmp_path / "part" / "checkpoints" / "round_0000002.clients"
+    assert (saved / "index.npz").exists() and list(saved.glob("seg_*.npy"))
+    assert list((tmp_path / "part" / "client_state").glob("seg_*.npy"))

@@ -152,10 +152,8 @@ class Aggregator:
         return server_message(self.state.strategy_state, len(self.state.params))
 
     def server_state(self) -> ServerState:
-        """The state to checkpoint, with the client store's contents."""
-        if self.store is None:
-            return self.state
-        return replace(self.state, client_states=ray.get(self.store.snapshot.remote()))
+        """The state to checkpoint; the client store checkpoints its own files."""
+        return self.state
 
     def evaluate(self) -> dict:
         """Accuracy and loss of the global model on the central test split."""

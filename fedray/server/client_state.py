@@ -1,47 +1,47 @@
-"""The client state store: per-client vectors that persist across rounds (SCAFFOLD's c_i).
+"""The client state store actor: a thin Ray wrapper over `fedray.client_store.ClientStore`.
 
-A Ray actor that keeps one object-store reference per client that has ever reported, so
-memory follows the clients that took part, never the population, and Ray spills values to
-disk when the object store fills. Clients not seen yet read as zeros.
+It holds per-client vectors that persist across rounds (SCAFFOLD's c_i) on the disk of the
+driver's node, under the run's directory, so a checkpoint can link its files. Memory follows
+the round's cohort; neither the population nor the clients that ever took part are held.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-import ray
+
+from fedray.client_store import ClientStore
 
 
 class ClientStateStore:
-    def __init__(self, dim: int, snapshot: tuple[np.ndarray, np.ndarray] | None = None):
-        self.dim = dim
-        self.refs: dict[int, ray.ObjectRef] = {}
-        if snapshot is not None:
-            for cid, row in zip(*snapshot):
-                self.refs[int(cid)] = ray.put(np.asarray(row, dtype=np.float32))
+    def __init__(
+        self,
+        dim: int,
+        root: str,
+        checkpoint: str | None = None,
+        snapshot: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
+        """Open the store at `root`: empty, or from a checkpoint directory that `save` wrote,
+        or from `snapshot` (ids, values), as checkpoints before the on-disk store held them."""
+        if checkpoint is not None:
+            self.store = ClientStore.load(checkpoint, root)
+        else:
+            self.store = ClientStore(root, dim)
+            if snapshot is not None:
+                self.store.put(*snapshot)
 
     def get(self, client_ids) -> tuple[np.ndarray, np.ndarray]:
-        """Return (ids ascending (k,), values (k, d) float32)."""
-        ids = np.sort(np.asarray(client_ids, dtype=np.int64))
-        known = [int(c) for c in ids if int(c) in self.refs]
-        fetched = dict(zip(known, ray.get([self.refs[c] for c in known])))
-        values = np.zeros((len(ids), self.dim), np.float32)
-        for i, cid in enumerate(ids):
-            if int(cid) in fetched:
-                values[i] = fetched[int(cid)]
-        return ids, values
+        """Return (ids ascending (k,), values (k, d) float32); unknown clients read as zeros."""
+        return self.store.get(client_ids)
 
     def add(self, client_ids: np.ndarray, deltas: np.ndarray) -> int:
-        """c_i += delta_i for each row; returns how many clients the store holds."""
-        _, current = self.get(client_ids)
-        order = np.argsort(np.asarray(client_ids), kind="stable")
-        for cid, old, delta in zip(
-            np.asarray(client_ids)[order], current, np.asarray(deltas)[order]
-        ):
-            self.refs[int(cid)] = ray.put((old + delta).astype(np.float32))
-        return len(self.refs)
+        """c_i += delta_i for each row; return how many clients the store holds."""
+        return self.store.add(client_ids, deltas)
 
-    def snapshot(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Every stored client's (ids, values), for a checkpoint."""
-        if not self.refs:
-            return None
-        return self.get(list(self.refs))
+    def save(self, dest: str) -> str:
+        """Checkpoint into the directory `dest` (links to immutable files, no copy)."""
+        return str(self.store.save(Path(dest)))
+
+    def __len__(self) -> int:
+        return len(self.store)
