@@ -40,40 +40,40 @@ def layout(scenario) -> dict:
     the federated run and its sibling `baseline` run on one chart.
     """
     on = groups_on(scenario)
-    accuracy = ["test_accuracy"] + (["fed_accuracy_p10"] if "federated_eval" in on else [])
-    charts = {
-        "accuracy": {
-            "test accuracy (federated, baseline) and worst-10% client accuracy": _lines(accuracy)
-        }
-    }
-    # The Aggregator measures honest and malicious norms on plaintext rows only: under
-    # secure aggregation it never sees them (and only data attacks are allowed there).
-    if "attack" in on and "secure_aggregation" not in on:
-        norms = {"update norm, honest against malicious (mean)": _lines(_ATTACK_NORMS)}
-    else:
-        norms = {"client update norm (mean, max)": _lines(["update_norm_mean", "update_norm_max"])}
-    charts["update norms"] = norms
+    charts = {"accuracy": _accuracy(scenario, on), "update norms": _norms(on)}
+    # Label flipping measures the targeted class's accuracy only when it names a source.
+    targeted = getattr(scenario.attack.params, "source", None) is not None
     success = _ATTACK_SUCCESS.get(scenario.attack.type)
-    if success is not None and (success != "target_accuracy" or _has_source(scenario)):
+    if success == "backdoor_success" or (success == "target_accuracy" and targeted):
         charts["attack"] = {"attack success": _lines([success, "test_accuracy"])}
     if "privacy" in on:
-        epsilon = ["privacy_epsilon"] + (
-            ["privacy_epsilon_median"] if scenario.privacy.mode == "local" else []
-        )
+        local = ["privacy_epsilon_median"] if scenario.privacy.mode == "local" else []
         charts["privacy: epsilon against accuracy"] = {
-            "epsilon spent": _lines(epsilon),
+            "epsilon spent": _lines(["privacy_epsilon", *local]),
             "test accuracy": _lines(["test_accuracy"]),
         }
     return charts
 
 
-_ATTACK_NORMS = ["honest_norm_mean", "malicious_norm_mean"]
 _ATTACK_SUCCESS = {"backdoor": "backdoor_success", "label_flip": "target_accuracy"}
 
 
-def _has_source(scenario) -> bool:
-    """Label flipping measures the targeted class's accuracy only when it names a source."""
-    return getattr(scenario.attack.params, "source", None) is not None
+def _accuracy(scenario, on: frozenset) -> dict:
+    title = "test accuracy"
+    if scenario.evaluation.centralized_baseline:
+        title += ", federated and centralized baseline"
+    if "federated_eval" not in on:
+        return {title: _lines(["test_accuracy"])}
+    return {f"{title}; worst-10% client accuracy": _lines(["test_accuracy", "fed_accuracy_p10"])}
+
+
+def _norms(on: frozenset) -> dict:
+    # The Aggregator measures honest and malicious norms on plaintext rows only: under
+    # secure aggregation it never sees them (and only data attacks are allowed there).
+    if "attack" in on and "secure_aggregation" not in on:
+        norms = ["honest_norm_mean", "malicious_norm_mean"]
+        return {"update norm, honest against malicious (mean)": _lines(norms)}
+    return {"client update norm (mean, max)": _lines(["update_norm_mean", "update_norm_max"])}
 
 
 def _lines(metrics: list[str]) -> list:

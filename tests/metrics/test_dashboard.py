@@ -56,17 +56,18 @@ def test_layout_charts_only_the_features_that_are_on():
     )
 
     assert list(plain) == ["accuracy", "update norms"]
-    assert plain["accuracy"] == {
-        "test accuracy (federated, baseline) and worst-10% client accuracy": [
-            "Multiline",
-            ["^test/accuracy$"],
-        ]
-    }
+    assert plain["accuracy"] == {"test accuracy": ["Multiline", ["^test/accuracy$"]]}
     assert list(private) == ["accuracy", "update norms", "privacy: epsilon against accuracy"]
     assert private["privacy: epsilon against accuracy"]["epsilon spent"][1] == [
         "^privacy/epsilon$",
         "^privacy/epsilon_median$",
     ]
+    assert private["accuracy"] == {
+        "test accuracy; worst-10% client accuracy": [
+            "Multiline",
+            ["^test/accuracy$", "^federated_eval/accuracy_p10$"],
+        ]
+    }
     (norms,) = private["update norms"].values()
     assert norms[1] == ["^attack/honest_norm_mean$", "^attack/malicious_norm_mean$"]
 
@@ -93,3 +94,17 @@ def test_sink_leaves_hidden_groups_out_of_scalars_and_histograms(tmp_path):
     events = EventAccumulator(str(tmp_path)).Reload()
     assert events.Tags()["scalars"] == ["test/accuracy"]
     assert events.Tags()["histograms"] == ["clients/update_norm"]
+
+
+@pytest.mark.parametrize(
+    "attack, charted",
+    [
+        ({"type": "label_flip", "fraction": 0.3, "source": 1, "target": 7}, True),
+        ({"type": "label_flip", "fraction": 0.3}, False),
+        (ATTACK, False),
+    ],
+)
+def test_attack_success_is_charted_when_the_attack_measures_it(attack, charted):
+    charts = layout(load_scenario(tiny(attack=attack)))
+
+    assert ("attack" in charts) == charted
