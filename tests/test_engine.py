@@ -72,7 +72,9 @@ def test_one_and_two_workers_give_identical_bits(tmp_path):
 
 def test_resume_continues_to_the_same_bits(tmp_path):
     full = fedray.run(tiny(rounds=4), out=tmp_path / "full")
-    fedray.run(tiny(rounds=2), out=tmp_path / "part")  # checkpoint at round 2
+    fedray.run(tiny(rounds=3), out=tmp_path / "part")  # checkpoints at rounds 2 and 3
+    # A crash after round 3 was recorded and before its checkpoint: round 3 is played again.
+    (tmp_path / "part" / "checkpoints" / "round_0000003.npz").unlink()
 
     resumed = fedray.run(None, ["rounds=4"], resume=tmp_path / "part")
 
@@ -85,6 +87,8 @@ def test_resume_continues_to_the_same_bits(tmp_path):
     assert pq.read_table(tmp_path / "part" / "clients.parquet").num_rows == 4 * 6
     events = EventAccumulator(str(tmp_path / "part" / "tensorboard" / "federated")).Reload()
     assert [e.step for e in events.Scalars("test/accuracy")] == [1, 2, 3, 4]
+    # Round 3 was the last, with federated eval, before the crash; replayed, it is not.
+    assert [e.step for e in events.Scalars("federated_eval/accuracy_p10")] == [2, 4]
 
 
 def test_cross_silo_gives_each_client_its_actor(tmp_path):
