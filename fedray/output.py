@@ -6,7 +6,7 @@ DIR/metrics.parquet    one row per round
 DIR/clients.parquet    one row per client per round
 DIR/summary.json       final figures and the SHA-256 of the final parameters
 DIR/checkpoints/       server state every `output.checkpoint_every` rounds
-DIR/tensorboard/       event files
+DIR/tensorboard/       event files: the run `federated`, and `baseline` when asked for
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from fedray import checkpoint
+from fedray.metrics import dashboard
 from fedray.metrics.tables import ClientLog, History, write_atomic
 from fedray.metrics.tensorboard import TensorBoardSink
 from fedray.scenario import to_yaml
@@ -61,9 +62,15 @@ class RunOutput:
         self.tb = None
         if scenario.output.tensorboard:
             purge = done + 1 if resume_from is not None else None
-            self.tb = TensorBoardSink(str(out / "tensorboard"), purge_step=purge)
+            self.tb = TensorBoardSink(
+                str(out / "tensorboard" / "federated"),
+                purge_step=purge,
+                hide=dashboard.hidden_groups(scenario),
+            )
+            # Step 0, once: a resumed run keeps the scenario text and the charts it began with.
             if resume_from is None:
                 self.tb.text("scenario", "```yaml\n" + to_yaml(scenario) + "\n```")
+                self.tb.layout(dashboard.layout(scenario))
 
     def write_partition(self, histograms: np.ndarray) -> None:
         table = pa.table(

@@ -3,35 +3,80 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
+# A metric's name prefix -> its TensorBoard group, and whether the prefix is dropped from
+# the tag. It is kept where dropping it would make two metrics share a tag (clients_empty
+# and rejected_empty; honest_ and malicious_norm_mean).
+GROUPS = (
+    ("test_", "test", True),
+    ("train_", "train", True),
+    ("update_", "train", True),
+    ("fed_", "federated_eval", True),
+    ("clients_", "clients", True),
+    ("updates_", "clients", True),
+    ("rejected_", "clients", False),
+    ("attack_", "attack", True),
+    ("malicious_", "attack", False),
+    ("honest_", "attack", False),
+    ("backdoor_", "attack", False),
+    ("target_", "attack", False),
+    ("defense_", "defense", True),
+    ("secagg_", "secure_aggregation", True),
+    ("privacy_", "privacy", True),
+    ("audit_", "audit", True),
+    ("baseline_", "baseline", True),
+)
+NOT_SCALARS = frozenset({"round"})  # the step itself
+
+
+def tag(name: str) -> str:
+    """The TensorBoard tag of metric `name`: `group/rest`, e.g. fed_accuracy_p10 ->
+    federated_eval/accuracy_p10; names no group claims go to system/."""
+    for prefix, group, strip in GROUPS:
+        if name.startswith(prefix):
+            return f"{group}/{name[len(prefix) :] if strip else name}"
+    return f"system/{name}"
+
 
 class TensorBoardSink:
-    def __init__(self, log_dir: str, purge_step: int | None = None):
+    def __init__(self, log_dir: str, purge_step: int | None = None, hide: Iterable[str] = ()):
+        """Write to `log_dir`; tags in a group of `hide` (e.g. "attack") are never written."""
         from torch.utils.tensorboard import SummaryWriter
 
         # purge_step drops events a crashed run wrote past its last checkpoint, so a resumed
         # run's curves do not fold back on themselves.
         self._writer = SummaryWriter(log_dir=log_dir, purge_step=purge_step)
+        self._hide = frozenset(hide)
 
     def text(self, tag: str, markdown: str) -> None:
         self._writer.add_text(tag, markdown, 0)
+
+    def layout(self, charts: dict) -> None:
+        """Write a Custom Scalars layout, {category: {title: ["Multiline", [tag regex, ...]]}}."""
+        self._writer.add_custom_scalars(charts)
 
     def write(self, round_: int, metrics: dict, histograms: dict | None = None) -> None:
         """Log every finite number in `metrics` as `group/name` scalars at step `round_`."""
         for name, value in metrics.items():
             if (
-                isinstance(value, (int, float))
+                name not in NOT_SCALARS
+                and isinstance(value, (int, float))
                 and not isinstance(value, bool)
                 and math.isfinite(value)
+                and self._shown(tag(name))
             ):
-                self._writer.add_scalar(_tag(name), value, round_)
+                self._writer.add_scalar(tag(name), value, round_)
         for name, values in (histograms or {}).items():
             values = np.asarray(values, dtype=np.float64)
             values = values[np.isfinite(values)]
-            if len(values):
+            if len(values) and self._shown(name):
                 self._histogram(name, values, round_)
+
+    def _shown(self, tag_: str) -> bool:
+        return tag_.split("/", 1)[0] not in self._hide
 
     def _histogram(self, name: str, values: np.ndarray, round_: int, bins: int = 30) -> None:
         # Binned here rather than by torch's add_histogram, which fails on very wide ranges
@@ -57,27 +102,3 @@ class TensorBoardSink:
     def close(self) -> None:
         self._writer.flush()
         self._writer.close()
-
-
-def _tag(name: str) -> str:
-    """Group metrics in TensorBoard's sidebar: test/, train/, federated_eval/, system/, ..."""
-    for prefix, group in (
-        ("test_", "test"),
-        ("backdoor_", "attack"),
-        ("malicious_", "attack"),
-        ("honest_", "attack"),
-        ("target_", "attack"),
-        ("baseline_", "baseline"),
-        ("fed_", "federated_eval"),
-        ("train_", "train"),
-        ("update_", "train"),
-        ("clients_", "clients"),
-        ("rejected_", "clients"),
-        ("updates_", "clients"),
-        ("secagg_", "secure_aggregation"),
-        ("privacy_", "privacy"),
-        ("audit_", "privacy"),
-    ):
-        if name.startswith(prefix):
-            return f"{group}/{name[len(prefix) :]}"
-    return f"system/{name}"
