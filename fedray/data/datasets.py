@@ -41,7 +41,9 @@ class ParquetParams:
     label_column: str = "label"
     feature_columns: tuple[str, ...] = ()  # empty: every numeric column but label and client
     tensor_column: str | None = None  # a list / fixed-size-list / tensor column instead
-    shape: tuple[int, ...] = ()  # the tensor column's per-sample shape; empty keeps it flat
+    shape: tuple[int, ...] = field(
+        default=(), metadata={"min": 1}
+    )  # the tensor column's per-sample shape; empty keeps it flat
     client_column: str = "client_id"  # natural partition ids, used when the column exists
     test_path: str | None = None  # a separate test table; else a held-out split
     test_fraction: float = field(default=0.2, metadata={"gt": 0, "lt": 1})
