@@ -22,6 +22,7 @@ from fedray.baseline import centralized_curve
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool, check_free, plan_pool
 from fedray.data import GENERATED, build_federation
+from fedray.data.datasets import DataError
 from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
 from fedray.models import build_model, flatten
@@ -63,6 +64,8 @@ def prepare(scenario: Scenario) -> Prepared:
     """
     try:
         federation = build_federation(scenario)
+    except DataError as exc:  # already names the scenario key at fault
+        raise ScenarioError([str(exc)], scenario.name) from None
     except ValueError as exc:
         raise ScenarioError([f"data: {exc}"], scenario.name) from None
     except Exception as exc:  # user loaders / partitioners, odd files: one line, not a traceback

@@ -38,8 +38,8 @@ class Problems:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    text = repr(value)  # cut in the middle: a long file path keeps its file name
+    return text if len(text) <= 80 else text[:40] + "..." + text[-37:]
 
 
 def _join(path: str, key: str) -> str:

@@ -368,9 +368,15 @@ def _check_parquet(p, partition_type: str, problems: Problems) -> None:
             "data.tensor_column", "give tensor_column or feature_columns, not both", p.tensor_column
         )
     if partition_type == "natural" and p.path and os.path.isfile(p.path):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = pq.read_schema(p.path).names
+        try:
+            columns = pq.read_schema(p.path).names
+        except (pa.ArrowException, OSError) as exc:
+            reason = " ".join(str(exc).split())
+            problems.add("data.path", f"not a readable Parquet file ({reason})", p.path)
+            return
         if p.client_column not in columns:
             problems.add(
                 "data.client_column",
