@@ -8,7 +8,7 @@ mapping a batch `(b, *input_shape)` float32 to logits `(b, num_classes)`. A user
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,13 +19,13 @@ from fedray.registry import Entry, NoParams, lookup
 
 @dataclass(frozen=True)
 class MLPParams:
-    hidden: tuple[int, ...] = (64,)
+    hidden: tuple[int, ...] = field(default=(64,), metadata={"min": 1})
 
 
 @dataclass(frozen=True)
 class CNNParams:
-    channels: tuple[int, ...] = (16, 32)
-    hidden: int = 64
+    channels: tuple[int, ...] = field(default=(16, 32), metadata={"min": 1})
+    hidden: int = field(default=64, metadata={"min": 1})
 
 
 def logreg(input_shape: tuple[int, ...], num_classes: int, params: NoParams) -> nn.Module:

@@ -14,6 +14,7 @@ from fedray import seeding
 from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.data import build_federation
+from fedray.data.datasets import DataError
 from fedray.models import build_model, flatten
 from fedray.privacy.adaptive import update_noise_multiplier
 from fedray.privacy.local import check_private_model
@@ -39,6 +40,8 @@ def prepare(scenario: Scenario) -> Prepared:
     """
     try:
         federation = build_federation(scenario)
+    except DataError as exc:  # already names the scenario key at fault
+        raise ScenarioError([str(exc)], scenario.name) from None
     except ValueError as exc:
         raise ScenarioError([f"data: {exc}"], scenario.name) from None
     except Exception as exc:  # user loaders / partitioners, odd files: one line, not a traceback

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from fedray.scenario import ScenarioError, load_scenario
+from fedray.scenario.load import parse_yaml
 
 # Figures carried from each run's summary / last round into the tables, when present.
 FIGURES = (
@@ -80,7 +81,7 @@ def parse_grid(specs: list[str]) -> list[tuple[str, list]]:
                 ["--grid seed=...: seeds come from --seeds N (seed, seed+1, ...)"], "stress"
             )
         try:
-            axes.append((path.strip(), [yaml.safe_load(v) for v in split_values(values)]))
+            axes.append((path.strip(), [parse_yaml(v) for v in split_values(values)]))
         except yaml.YAMLError as exc:
             raise ScenarioError(
                 [f"--grid {spec!r}: a value is not valid YAML ({exc.problem})"], "stress"

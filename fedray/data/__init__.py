@@ -34,9 +34,11 @@ def make_partition(
     spec = data_cfg.partition
     if spec.type == "natural":
         if arrays.client_ids is None:
-            raise ValueError(
-                f"data.partition.type: natural needs client ids, and dataset {data_cfg.dataset!r} has "
-                "none (set data.client_column on a parquet dataset, or pick iid, dirichlet, shards, quantity_skew)"
+            raise datasets.DataError(
+                "data.partition.type",
+                f"natural needs client ids, and dataset {data_cfg.dataset!r} has none (got "
+                "'natural'; expected iid, dirichlet, shards or quantity_skew, or a parquet "
+                "dataset with data.client_column)",
             )
         owner = partition.natural(arrays.client_ids, num_clients)
     else:

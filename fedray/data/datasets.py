@@ -5,6 +5,7 @@ A loader is `fn(params) -> Arrays`; nothing is ever downloaded.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -41,7 +42,9 @@ class ParquetParams:
     label_column: str = "label"
     feature_columns: tuple[str, ...] = ()  # empty: every numeric column but label and client
     tensor_column: str | None = None  # a list / fixed-size-list / tensor column instead
-    shape: tuple[int, ...] = ()  # the tensor column's per-sample shape; empty keeps it flat
+    shape: tuple[int, ...] = field(
+        default=(), metadata={"min": 1}
+    )  # the tensor column's per-sample shape; empty keeps it flat
     client_column: str = "client_id"  # natural partition ids, used when the column exists
     test_path: str | None = None  # a separate test table; else a held-out split
     test_fraction: float = field(default=0.2, metadata={"gt": 0, "lt": 1})
@@ -54,7 +57,16 @@ def _split(n: int, test_fraction: float, labels: np.ndarray) -> tuple[np.ndarray
     idx = np.arange(n)
     counts = np.bincount(labels)
     stratify = labels if counts[counts > 0].min() >= 2 else None
-    train, test = train_test_split(idx, test_size=test_fraction, random_state=0, stratify=stratify)
+    try:
+        train, test = train_test_split(
+            idx, test_size=test_fraction, random_state=0, stratify=stratify
+        )
+    except ValueError as exc:  # a split with no training or test example left
+        raise DataError(
+            "data.test_fraction",
+            f"{test_fraction:g} of {n} examples leaves no usable split ({exc}) (got "
+            f"{test_fraction:g}; expected a fraction that keeps examples on both sides)",
+        ) from None
     return np.sort(train), np.sort(test)
 
 
@@ -69,87 +81,185 @@ def digits(params: DigitsParams) -> Arrays:
     return Arrays(x[train], y[train], x[test], y[test], num_classes=10)
 
 
-def _features(table: pa.Table, params: ParquetParams) -> np.ndarray:
+class DataError(ValueError):
+    """A data file the scenario cannot use; `key` is the scenario key to fix (`data.path`, ...)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def _column(table: pa.Table, name: str, key: str, path: str) -> pa.ChunkedArray:
+    if name not in table.column_names:
+        raise DataError(
+            key,
+            f"{path} has no column {name!r} (got {name!r}; expected one of {table.column_names})",
+        )
+    column = table.column(name)
+    if column.null_count:
+        raise DataError(
+            key,
+            f"{path}: column {name!r} has {column.null_count} null values (got nulls; expected "
+            "a value in every row): drop or fill those rows",
+        )
+    return column
+
+
+def _tensor(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
+    name = params.tensor_column
+    column = _column(table, name, "data.tensor_column", path).combine_chunks()
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
+    while (
+        pa.types.is_list(column.type)
+        or pa.types.is_large_list(column.type)
+        or (pa.types.is_fixed_size_list(column.type))
+    ):
+        lengths = pc.list_value_length(column)
+        low, high = pc.min_max(lengths).values() if len(column) else (0, 0)
+        if column.null_count or low != high:
+            raise DataError(
+                "data.tensor_column",
+                f"{path}: column {name!r} is ragged or has nulls (got lists of {low} to {high} "
+                "values; expected one tensor of the same shape per row)",
+            )
+        column = column.flatten()
+    if not _is_number(column.type) or column.null_count:
+        raise DataError(
+            "data.tensor_column",
+            f"{path}: column {name!r} holds {column.type} (got {column.type}"
+            f"{' with nulls' if column.null_count else ''}; expected lists of numbers)",
+        )
+    x = column.to_numpy(zero_copy_only=False).astype(np.float32).reshape(table.num_rows, -1)
+    if params.shape and math.prod(params.shape) != x.shape[1]:
+        raise DataError(
+            "data.shape",
+            f"{path}: column {name!r} holds {x.shape[1]} values per row (got shape "
+            f"{list(params.shape)}; expected a shape of {x.shape[1]} values)",
+        )
+    return x.reshape(table.num_rows, *params.shape) if params.shape else x
+
+
+def _features(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
     if params.tensor_column:
-        column = table.column(params.tensor_column).combine_chunks()
-        if isinstance(column.type, pa.ExtensionType):
-            column = column.storage
-        while (
-            pa.types.is_list(column.type)
-            or pa.types.is_large_list(column.type)
-            or (pa.types.is_fixed_size_list(column.type))
-        ):
-            column = column.flatten()
-        flat = column.to_numpy(zero_copy_only=False).astype(np.float32)
-        x = flat.reshape(table.num_rows, -1)
-        return x.reshape(table.num_rows, *params.shape) if params.shape else x
+        return _tensor(table, params, path)
     skip = {params.label_column, params.client_column}
     names = list(params.feature_columns) or [
-        f.name
-        for f in table.schema
-        if f.name not in skip and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
+        f.name for f in table.schema if f.name not in skip and _is_number(f.type)
     ]
     if not names:
-        raise ValueError(f"{params.path}: no numeric feature columns besides the label")
-    return np.stack([table.column(n).to_numpy(zero_copy_only=False) for n in names], axis=1).astype(
-        np.float32
-    )
+        found = ", ".join(f"{f.name}: {f.type}" for f in table.schema)
+        raise DataError(
+            "data.feature_columns",
+            f"{path}: no numeric feature columns besides the label and client id (got "
+            f"{found}; expected integer or float columns, or data.tensor_column)",
+        )
+    columns = []
+    for name in names:
+        column = _column(table, name, "data.feature_columns", path)
+        if not _is_number(column.type):
+            raise DataError(
+                "data.feature_columns",
+                f"{path}: column {name!r} is not numeric (got {column.type}; expected integers "
+                "or floats: encode it as numbers, or leave it out of data.feature_columns)",
+            )
+        columns.append(column.to_numpy(zero_copy_only=False).astype(np.float32))
+    return np.stack(columns, axis=1)
 
 
-def _read(path: str, params: ParquetParams) -> pa.Table:
-    if not os.path.exists(path):
-        raise ValueError(
-            f"data.path: file not found (got {path!r}; expected an existing Parquet file)"
+def _labels(table: pa.Table, params: ParquetParams, path: str) -> pa.ChunkedArray:
+    column = _column(table, params.label_column, "data.label_column", path)
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if not (_is_number(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise DataError(
+            "data.label_column",
+            f"{path}: column {params.label_column!r} cannot be class labels (got {kind}; "
+            "expected integers or strings, one class per row)",
         )
-    table = pq.read_table(path, memory_map=True)
-    wanted = [params.label_column, *params.feature_columns]
-    wanted += [params.tensor_column] if params.tensor_column else []
-    missing = [c for c in wanted if c not in table.column_names]
-    if missing:
-        raise ValueError(
-            f"{path}: no column {', '.join(map(repr, missing))}; it has {table.column_names}"
+    if pa.types.is_floating(kind) and pc.any(pc.is_nan(column)).as_py():
+        raise DataError(
+            "data.label_column",
+            f"{path}: column {params.label_column!r} has NaN labels (got NaN; expected a class "
+            "in every row): drop or fill those rows",
         )
-    for name in (params.label_column, params.client_column):
-        if name in table.column_names and table.column(name).null_count:
-            raise ValueError(
-                f"{path}: column {name!r} has {table.column(name).null_count} null values; "
-                "drop or fill those rows"
+    return column
+
+
+def _read(path: str, params: ParquetParams, key: str) -> pa.Table:
+    if not os.path.isfile(path):
+        raise DataError(key, f"file not found (got {path!r}; expected an existing Parquet file)")
+    try:
+        table = pq.read_table(path, memory_map=True)
+    except (pa.ArrowException, OSError) as exc:
+        reason = " ".join(str(exc).split())
+        raise DataError(
+            key,
+            f"{path} is not a readable Parquet file ({reason}) (got {path!r}; expected a "
+            "Parquet file, e.g. written by pyarrow.parquet.write_table or pandas.to_parquet)",
+        ) from None
+    if table.num_rows == 0:
+        raise DataError(key, f"{path} has no rows (got 0 rows; expected one row per example)")
+    default_client = ParquetParams.__dataclass_fields__["client_column"].default
+    if params.client_column != default_client or params.client_column in table.column_names:
+        clients = _column(table, params.client_column, "data.client_column", path)
+        if not (pa.types.is_integer(clients.type) or pa.types.is_string(clients.type)):
+            raise DataError(
+                "data.client_column",
+                f"{path}: column {params.client_column!r} cannot be client ids (got "
+                f"{clients.type}; expected integers or strings)",
             )
     return table
 
 
 def _checked_features(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
-    x = _features(table, params)
+    x = _features(table, params, path)
     bad = int((~np.isfinite(x.reshape(len(x), -1)).all(axis=1)).sum())
     if bad:
-        raise ValueError(f"{path}: {bad} rows have NaN or infinite features; drop or fill them")
+        raise DataError(
+            "data.feature_columns" if not params.tensor_column else "data.tensor_column",
+            f"{path}: {bad} rows have NaN or infinite features (got {bad} rows; expected "
+            "finite numbers): drop or fill them",
+        )
     return x
 
 
 def parquet(params: ParquetParams) -> Arrays:
     """A user's own table: feature columns or one tensor column, a label column, client ids."""
-    table = _read(params.path, params)
-    test_table = _read(params.test_path, params) if params.test_path else None
-    raw = [table.column(params.label_column)]
+    table = _read(params.path, params, "data.path")
+    test_table = _read(params.test_path, params, "data.test_path") if params.test_path else None
+    raw = [_labels(table, params, params.path)]
     if test_table is not None:
-        raw.append(test_table.column(params.label_column))
-    classes = pc.unique(pa.chunked_array([c for r in raw for c in r.chunks])).sort()
+        raw.append(_labels(test_table, params, params.test_path))
+        if raw[0].type != raw[1].type:
+            raise DataError(
+                "data.test_path",
+                f"{params.test_path}: column {params.label_column!r} holds {raw[1].type}, but "
+                f"in {params.path} it holds {raw[0].type} (got {raw[1].type}; expected "
+                f"{raw[0].type})",
+            )
+    classes = pc.unique(pa.chunked_array([c for r in raw for c in r.chunks], raw[0].type)).sort()
     codes = [
         pc.index_in(r, value_set=classes).to_numpy(zero_copy_only=False).astype(np.int64)
         for r in raw
     ]
     x = _checked_features(table, params, params.path)
     clients = None
-    default_column = ParquetParams.__dataclass_fields__["client_column"].default
-    if params.client_column not in table.column_names and params.client_column != default_column:
-        raise ValueError(
-            f"{params.path}: no column {params.client_column!r} (data.client_column); "
-            f"it has {table.column_names}"
-        )
     if params.client_column in table.column_names:
         clients = table.column(params.client_column).to_numpy(zero_copy_only=False)
     if test_table is not None:
         x_test = _checked_features(test_table, params, params.test_path)
+        if x_test.shape[1:] != x.shape[1:]:
+            raise DataError(
+                "data.test_path",
+                f"{params.test_path}: features of shape {x_test.shape[1:]} per row, but "
+                f"{params.path} has {x.shape[1:]} (got {x_test.shape[1:]}; expected {x.shape[1:]})",
+            )
         return Arrays(x, codes[0], x_test, codes[1], len(classes), clients)
     train, test = _split(len(codes[0]), params.test_fraction, codes[0])
     return Arrays(

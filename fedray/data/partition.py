@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from fedray.data.datasets import DataError
 from fedray.registry import Entry, NoParams
 
 
@@ -124,8 +125,10 @@ def natural(client_ids: np.ndarray, num_clients: int) -> np.ndarray:
     """Natural partition from a per-sample client id column: owner = rank of the id."""
     uniques, owner = np.unique(client_ids, return_inverse=True)
     if len(uniques) != num_clients:
-        raise ValueError(
-            f"the data has {len(uniques)} distinct client ids; set federation.population to {len(uniques)}"
+        raise DataError(
+            "federation.population",
+            f"the data has {len(uniques)} distinct client ids: set federation.population to "
+            f"{len(uniques)} (got {num_clients}; expected {len(uniques)})",
         )
     return owner.astype(np.int64)
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 from fedray.registry import BOUNDS, is_plugin, load_plugin
 
 MISSING = object()
+INT64 = (-(2**63), 2**63 - 1)
 
 
 class Problems:
@@ -37,8 +38,8 @@ class Problems:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    text = repr(value)  # cut in the middle: a long file path keeps its file name
+    return text if len(text) <= 80 else text[:40] + "..." + text[-37:]
 
 
 def _join(path: str, key: str) -> str:
@@ -107,11 +108,21 @@ def _scalar(tp: Any, value: Any, path: str, problems: Problems) -> Any:
     if not ok:
         problems.add(path, "wrong type", value, _describe(tp))
         return MISSING
+    if tp is int and not INT64[0] <= value <= INT64[1]:  # numpy, Arrow and torch hold int64
+        problems.add(path, "out of range", value, "an integer that fits in 64 bits")
+        return MISSING
+    if tp is float and isinstance(value, int) and abs(value) > 1e308:
+        problems.add(path, "out of range", value, "a finite number")
+        return MISSING
     return float(value) if tp is float else value
 
 
 def _check_bounds(field: dataclasses.Field, value: Any, path: str, problems: Problems) -> None:
     meta = field.metadata
+    if isinstance(value, tuple):  # a list field's bounds hold for each item
+        for i, item in enumerate(value):
+            _check_bounds(field, item, f"{path}[{i}]", problems)
+        return
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     if isinstance(value, float) and not math.isfinite(value):  # .inf / .nan in YAML
@@ -122,11 +133,13 @@ def _check_bounds(field: dataclasses.Field, value: Any, path: str, problems: Pro
             problems.add(path, "out of range", value, f"{text} {meta[key]}")
 
 
-def unknown_key(path: str, key: str, known: list[str], problems: Problems) -> None:
+def unknown_key(path: str, key: Any, known: list[str], problems: Problems) -> None:
     """Record an unknown key with the valid ones and the closest match."""
     close = difflib.get_close_matches(str(key), known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    problems.add(_join(path, str(key)), f"unknown key{hint}", key, "one of " + ", ".join(known))
+    plain = isinstance(key, str) and key.isprintable() and key and not any(c.isspace() for c in key)
+    name = key if plain else repr(key)  # a key with a newline must not break the line
+    problems.add(_join(path, name), f"unknown key{hint}", key, "one of " + ", ".join(known))
 
 
 def build_dataclass(cls: type, value: Any, path: str, problems: Problems) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,28 +24,78 @@ class ScenarioError(ValueError):
     """A scenario with problems; `problems` holds one `path: message (got X; expected Y)` each."""
 
     def __init__(self, problems: list[str], source: str = "scenario"):
-        self.problems = list(problems)
+        # One line each: a wrapped library message would read as several problems.
+        self.problems = [re.sub(r"\s*[\r\n]+\s*", " ", str(p)).strip() for p in problems]
         self.source = source
         super().__init__(
             f"{source}: {len(self.problems)} problem(s)\n  " + "\n  ".join(self.problems)
         )
 
 
+class Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with YAML 1.2 floats and no duplicate keys.
+
+    YAML 1.1 reads `1e-5` (no dot) as a string, so `lr: 1e-3` would be refused as a wrong
+    type; and a key given twice would silently keep its last value.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with `Loader`; raise yaml.YAMLError (nesting too deep included)."""
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise yaml.YAMLError("lists or mappings nested too deeply") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where the YAML breaks and why."""
+    mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return f"invalid YAML at character {exc.position + 1}: {exc.reason} (#x{char:04x})"
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"invalid YAML{where}: {' '.join(problem.split())}"
+
+
 def read_yaml(path: str | os.PathLike) -> dict:
     """Read a scenario file into a dict, or raise ScenarioError naming the line at fault."""
     source = str(path)
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError([f"cannot read file ({exc.strerror})"], source) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    except UnicodeDecodeError as exc:
         raise ScenarioError(
-            [f"invalid YAML at {where}{getattr(exc, 'problem', exc)}"], source
+            [f"cannot read file (byte {exc.start + 1} is not UTF-8: save the file as UTF-8)"],
+            source,
         ) from None
+    except ValueError as exc:  # e.g. a NUL byte in the path
+        raise ScenarioError([f"cannot read file ({exc})"], source) from None
+    try:
+        raw = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError([_yaml_problem(exc)], source) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -61,7 +112,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not path.strip():
         raise ValueError(f"--set {text!r}: expected path=value, e.g. client.lr=0.1")
     try:
-        return path.strip(), yaml.safe_load(value)
+        return path.strip(), parse_yaml(value)
     except yaml.YAMLError:
         return path.strip(), value
 

@@ -30,6 +30,7 @@ def check(s: Scenario, problems: Problems) -> None:
             s.evaluation.federated_clients,
             f"<= federation.population ({fed.population})",
         )
+    _check_names(s, problems)
     _check_strategy(s, problems)
     _check_defense(s, problems)
     _check_attack(s, problems)
@@ -71,6 +72,20 @@ def check(s: Scenario, problems: Problems) -> None:
         problems.add(
             "resources.num_workers", "out of range", s.resources.num_workers, ">= 1 or 'auto'"
         )
+
+
+def _check_names(s: Scenario, problems: Problems) -> None:
+    """The name and output.dir become directories: runs/<name>, or output.dir itself."""
+    if not s.name.strip() or s.name in (".", "..") or any(c in s.name for c in "/\\\0"):
+        problems.add(
+            "name",
+            "names the run's directory runs/<name>",
+            s.name,
+            "a non-empty file name without '/', '\\' or NUL",
+        )
+    out = s.output.dir
+    if out is not None and (not out.strip() or "\0" in out):
+        problems.add("output.dir", "not a directory path", out, "a path, or null for runs/<name>")
 
 
 def _check_strategy(s: Scenario, problems: Problems) -> None:
@@ -353,9 +368,15 @@ def _check_parquet(p, partition_type: str, problems: Problems) -> None:
             "data.tensor_column", "give tensor_column or feature_columns, not both", p.tensor_column
         )
     if partition_type == "natural" and p.path and os.path.isfile(p.path):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = pq.read_schema(p.path).names
+        try:
+            columns = pq.read_schema(p.path).names
+        except (pa.ArrowException, OSError) as exc:
+            reason = " ".join(str(exc).split())
+            problems.add("data.path", f"not a readable Parquet file ({reason})", p.path)
+            return
         if p.client_column not in columns:
             problems.add(
                 "data.client_column",

@@ -1,0 +1,267 @@
+"""A user's Parquet file that cannot be used: one problem naming the file, the column and the
+scenario key to fix, through `prepare` (and `fedray validate`, exit 2), never a traceback."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fedray.api import prepare
+from fedray.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 40
+
+
+def good_columns(rows: int = ROWS) -> dict:
+    i = np.arange(rows)
+    return {
+        "a": i.astype(np.float64),
+        "b": 2 * i,
+        "label": i % 2,
+        "client_id": i % 4,
+        "img": pa.array([[float(k), float(k + 1)] for k in i], pa.list_(pa.float32())),
+    }
+
+
+def write(path: Path, **changes) -> str:
+    """The good table with columns replaced (a value) or dropped (None)."""
+    columns = {**good_columns(), **changes}
+    pq.write_table(pa.table({k: v for k, v in columns.items() if v is not None}), path)
+    return str(path)
+
+
+def scenario(path, **data) -> dict:
+    return {
+        "data": {"dataset": "parquet", "path": str(path), **data},
+        "federation": {"population": 4, "clients_per_round": 2},
+        "model": {"type": "logreg"},
+        "evaluation": {"federated_clients": 0},
+    }
+
+
+def problem(raw: dict) -> str:
+    with pytest.raises(ScenarioError) as info:
+        prepare(load_scenario(raw))
+    (line,) = info.value.problems
+    assert "\n" not in line
+    return line
+
+
+@pytest.mark.parametrize(
+    "changes, data, key, column",
+    [
+        ({"label": None}, {}, "data.label_column", "'label'"),
+        ({}, {"label_column": "y"}, "data.label_column", "'y'"),
+        ({}, {"feature_columns": ["a", "zz"]}, "data.feature_columns", "'zz'"),
+        ({}, {"tensor_column": "pixels"}, "data.tensor_column", "'pixels'"),
+        ({}, {"client_column": "user"}, "data.client_column", "'user'"),
+    ],
+)
+def test_missing_column_names_the_file_and_the_column(tmp_path, changes, data, key, column):
+    path = write(tmp_path / "t.parquet", **changes)
+
+    line = problem(scenario(path, **data))
+
+    assert line.startswith(f"{key}: {path} has no column {column}")
+    assert "expected one of [" in line
+
+
+NULLS = pa.array([None] + list(range(1, ROWS)), pa.int64())
+
+
+@pytest.mark.parametrize(
+    "changes, data, key, column",
+    [
+        ({"label": NULLS}, {}, "data.label_column", "'label'"),
+        ({"b": NULLS}, {"feature_columns": ["a", "b"]}, "data.feature_columns", "'b'"),
+        ({"b": NULLS}, {}, "data.feature_columns", "'b'"),  # found among the numeric columns
+        ({"client_id": NULLS}, {}, "data.client_column", "'client_id'"),
+    ],
+)
+def test_nulls_name_the_file_and_the_column(tmp_path, changes, data, key, column):
+    path = write(tmp_path / "t.parquet", **changes)
+
+    line = problem(scenario(path, **data))
+
+    assert line.startswith(f"{key}: {path}: column {column} has 1 null values")
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        pa.array([None] + [[1.0, 2.0]] * (ROWS - 1), pa.list_(pa.float32())),  # a null row
+        pa.array([[None, 2.0]] + [[1.0, 2.0]] * (ROWS - 1), pa.list_(pa.float32())),
+        pa.array([[1.0]] + [[1.0, 2.0]] * (ROWS - 1), pa.list_(pa.float32())),  # ragged
+    ],
+)
+def test_tensor_column_with_nulls_or_ragged_rows(tmp_path, img):
+    path = write(tmp_path / "t.parquet", img=img)
+
+    line = problem(scenario(path, tensor_column="img"))
+
+    assert line.startswith(f"data.tensor_column: {path}: column 'img' ")
+
+
+def test_tensor_column_of_strings(tmp_path):
+    path = write(tmp_path / "t.parquet", img=pa.array([["x", "y"]] * ROWS))
+
+    line = problem(scenario(path, tensor_column="img"))
+
+    assert line.startswith(f"data.tensor_column: {path}: column 'img' holds string")
+
+
+def test_tensor_shape_that_does_not_fit_names_data_shape(tmp_path):
+    path = write(tmp_path / "t.parquet")
+
+    line = problem(scenario(path, tensor_column="img", shape=[3, 3]))
+
+    assert line.startswith(f"data.shape: {path}: column 'img' holds 2 values per row")
+
+
+@pytest.mark.parametrize(
+    "changes, data, key, expected",
+    [
+        (
+            {"b": ["x"] * ROWS},
+            {"feature_columns": ["a", "b"]},
+            "data.feature_columns",
+            "column 'b' is not numeric (got string;",
+        ),
+        (
+            {"a": ["x"] * ROWS, "b": ["y"] * ROWS, "img": None},
+            {},
+            "data.feature_columns",
+            "no numeric feature columns besides the label and client id (got a: string,",
+        ),
+        (
+            {"label": pa.array([[1]] * ROWS)},
+            {},
+            "data.label_column",
+            "column 'label' cannot be class labels (got list<",
+        ),
+        (
+            {"label": [float("nan")] + [1.0] * (ROWS - 1)},
+            {},
+            "data.label_column",
+            "column 'label' has NaN labels",
+        ),
+        (
+            {"client_id": np.arange(ROWS) / 2},
+            {},
+            "data.client_column",
+            "column 'client_id' cannot be client ids (got double;",
+        ),
+        (
+            {"a": [float("inf")] + [1.0] * (ROWS - 1)},
+            {"feature_columns": ["a"]},
+            "data.feature_columns",
+            "1 rows have NaN or infinite features",
+        ),
+    ],
+)
+def test_wrong_column_types(tmp_path, changes, data, key, expected):
+    path = write(tmp_path / "t.parquet", **changes)
+
+    line = problem(scenario(path, **data))
+
+    assert line.startswith(f"{key}: {path}: {expected}")
+
+
+def test_label_types_that_differ_between_train_and_test_files(tmp_path):
+    train = write(tmp_path / "train.parquet")
+    test = write(tmp_path / "test.parquet", label=np.where(np.arange(ROWS) % 2, "one", "zero"))
+
+    line = problem(scenario(train, test_path=test))
+
+    assert line.startswith(f"data.test_path: {test}: column 'label' holds string, but in {train}")
+
+
+def test_test_file_with_other_features(tmp_path):
+    train = write(tmp_path / "train.parquet")
+    test = write(tmp_path / "test.parquet", b=None)
+
+    line = problem(scenario(train, test_path=test))
+
+    assert line.startswith(f"data.test_path: {test}: features of shape (1,) per row, but {train}")
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"a,b,label\n1,2,0\n", b"PAR1 not really", bytes(range(256))]
+)
+def test_a_file_that_is_not_parquet(tmp_path, content):
+    path = tmp_path / "t.parquet"
+    path.write_bytes(content)
+
+    line = problem(scenario(path))
+
+    assert line.startswith(f"data.path: {path} is not a readable Parquet file (")
+
+
+def test_not_parquet_with_the_natural_partition_is_refused_at_load(tmp_path):
+    path = tmp_path / "t.parquet"
+    path.write_text("a,b\n")
+
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(scenario(path, partition={"type": "natural"}))
+
+    (line,) = info.value.problems
+    assert line.startswith("data.path: not a readable Parquet file (")
+
+
+def test_a_table_without_rows(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table(good_columns()).slice(0, 0), path)
+
+    line = problem(scenario(path))
+
+    assert line == f"data.path: {path} has no rows (got 0 rows; expected one row per example)"
+
+
+@pytest.mark.parametrize("key", ["path", "test_path"])
+def test_a_missing_file(tmp_path, key):
+    absent = tmp_path / "absent.parquet"
+    raw = scenario(write(tmp_path / "t.parquet"))
+    raw["data"][key] = str(absent)
+
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(raw)
+
+    (line,) = info.value.problems
+    assert line.startswith(f"data.{key}: file not found (got '")
+    assert "absent.parquet'; expected an existing Parquet file)" in line
+
+
+def test_a_split_with_nothing_left_names_the_test_fraction(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table(good_columns(rows=1)), path)
+
+    one = {"federation": {"population": 1, "clients_per_round": 1}}
+    line = problem(scenario(path, feature_columns=["a"]) | one)
+
+    assert line.startswith("data.test_fraction: 0.2 of 1 examples leaves no usable split")
+
+
+def test_cli_validate_exits_2_naming_the_file_and_column(tmp_path):
+    path = write(tmp_path / "t.parquet", b=["x"] * ROWS)
+    yaml_path = tmp_path / "s.yaml"
+    yaml_path.write_text(
+        f"data: {{dataset: parquet, path: '{path}', feature_columns: [a, b]}}\n"
+        "federation: {population: 4, clients_per_round: 2}\n"
+        "evaluation: {federated_clients: 0}\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fedray.cli", "validate", str(yaml_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"data.feature_columns: {path}: column 'b' is not numeric" in done.stderr
