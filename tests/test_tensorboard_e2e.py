@@ -17,7 +17,7 @@ FEATURE_GROUPS = ("attack/", "secure_aggregation/", "privacy/", "audit/")
 @pytest.fixture(scope="module")
 def plain(ray_cluster, tmp_path_factory):
     """Three rounds of FedAvg with federated eval and the centralized baseline."""
-    scenario = tiny(evaluation={"centralized_baseline": True})
+    scenario = tiny(evaluation__centralized_baseline=True)
     return fedray.run(scenario, out=tmp_path_factory.mktemp("tb") / "plain").out_dir / "tensorboard"
 
 
