@@ -346,3 +346,36 @@ def test_block_on_cuda_equals_the_loop_on_cuda():
     ]
 
     assert_same(loop, train_block(model, start(model), ids, datas, cfg, generators(ids), cuda))
+
+
+def dropout_mlp(input_shape, num_classes):
+    """A user model (`tests.client.test_vectorized:dropout_mlp`) that only the loop can train."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(math.prod(input_shape), 8),
+        nn.Dropout(0.2),
+        nn.Linear(8, num_classes),
+    )
+
+
+@pytest.mark.parametrize("mode", ["on", "auto"])
+def test_vectorize_on_with_a_model_that_cannot_is_a_scenario_error(mode):
+    from fedray.api import prepare
+    from fedray.scenario import ScenarioError, load_scenario
+
+    scenario = load_scenario(
+        {
+            "rounds": 1,
+            "federation": {"population": 4, "clients_per_round": 2},
+            "evaluation": {"federated_clients": 2},
+            "data": {"dataset": "digits", "partition": {"type": "iid"}},
+            "model": {"type": "tests.client.test_vectorized:dropout_mlp"},
+            "client": {"vectorize": mode, "block_size": 2},
+        }
+    )
+
+    if mode == "auto":
+        prepare(scenario)  # the worker falls back to the loop
+        return
+    with pytest.raises(ScenarioError, match="client.vectorize: layer '2' \\(Dropout\\)"):
+        prepare(scenario)
