@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from torch import nn
-from torch.func import grad_and_value, vmap
+from torch.func import vmap
 from torch.nn.modules.dropout import _DropoutNd
 
 from fedray.client.block import Block, pad, schedule
@@ -190,11 +190,18 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections):
     if corrections is not None:
         corrections = [c[torch.as_tensor(order, device=block.device)] for c in corrections]
 
-    def mean_loss(params, x, y, w, n):
-        losses = nn.functional.cross_entropy(block.logits(params, x), y, reduction="none")
-        return (losses * w).sum() / n
+    forward = vmap(block.logits)
 
-    step = vmap(grad_and_value(mean_loss))
+    def step(params, x, y, w, n):
+        # vmap for the forward pass only: autograd of the summed client losses gives each
+        # row its own client's gradient, with less torch.func machinery per step.
+        leaves = [p.detach().requires_grad_() for p in params]
+        with torch.enable_grad():
+            out = forward(leaves, x)
+            losses = nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
+            loss = (losses.view_as(w) * w).sum(1) / n
+            return torch.autograd.grad(loss.sum(), leaves), loss.detach()
+
     optimizer = StackedOptimizer.for_client_config(cfg, block.params)
     total = torch.zeros(len(steps), device=block.device)
     block.model.train()
