@@ -134,6 +134,8 @@ def train_block(
             f"one data set and one generator per client: got {len(client_ids)} ids, "
             f"{len(datas)} data sets, {len(generators)} generators"
         )
+    if not client_ids:
+        return []
     unflatten(model, global_params)
     extras = [{} for _ in client_ids]
     if plan.initial_loss:  # one forward pass each, as in the loop

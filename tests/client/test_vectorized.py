@@ -379,3 +379,9 @@ def test_vectorize_on_with_a_model_that_cannot_is_a_scenario_error(mode):
         return
     with pytest.raises(ScenarioError, match="client.vectorize: layer '2' \\(Dropout\\)"):
         prepare(scenario)
+
+
+def test_an_empty_block_is_no_updates():
+    model = model_named("mlp")
+
+    assert train_block(model, start(model), [], [], Client(), [], CPU) == []

@@ -87,6 +87,7 @@ PURE = [
     "fedray.data",
     "fedray.scenario",
     "fedray.models",
+    "fedray.client.vectorized",
 ]
 DRIVER = ["ray", "fedray.api", "fedray.cli", "fedray.engine", "fedray.client.pool"]
 
