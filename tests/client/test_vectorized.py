@@ -358,8 +358,7 @@ def dropout_mlp(input_shape, num_classes):
     )
 
 
-@pytest.mark.parametrize("mode", ["on", "auto"])
-def test_vectorize_on_with_a_model_that_cannot_is_a_scenario_error(mode):
+def test_vectorize_on_with_a_model_that_cannot_is_a_scenario_error():
     from fedray.api import prepare
     from fedray.scenario import ScenarioError, load_scenario
 
@@ -370,13 +369,10 @@ def test_vectorize_on_with_a_model_that_cannot_is_a_scenario_error(mode):
             "evaluation": {"federated_clients": 2},
             "data": {"dataset": "digits", "partition": {"type": "iid"}},
             "model": {"type": "tests.client.test_vectorized:dropout_mlp"},
-            "client": {"vectorize": mode, "block_size": 2},
+            "client": {"vectorize": "on", "block_size": 2},
         }
     )
 
-    if mode == "auto":
-        prepare(scenario)  # the worker falls back to the loop
-        return
     with pytest.raises(ScenarioError, match="client.vectorize: layer '2' \\(Dropout\\)"):
         prepare(scenario)
 
