@@ -5,10 +5,12 @@ alone, within float tolerance: the same minibatches (each client's generator is 
 exactly as the loop draws from it), the same optimizer arithmetic (`stacked_optim`), the same
 FedProx term, SCAFFOLD correction and local DP-SGD (Abadi et al. 2016: Poisson sampling,
 per-example clipping, Gaussian noise, with Opacus' noise stream). Parameters are stacked
-(B, *shape); one `vmap` over the clients of `grad` of a `functional_call` takes a step for
-all of them. Ragged clients are padded: a step's batch is (B, b) indices with 0/1 weights,
-and clients are ordered by step count so that step t runs on the first k_t rows only: a
-client never moves after its last step.
+(B, *shape); a step is one `vmap` over the clients of a `functional_call`, then autograd of
+the summed per-client losses (each row's gradient is its own client's); DP-SGD's per-example
+gradients are `vmap` of `grad` inside `vmap` (`vectorized_dp`). Ragged clients are padded
+(`block`): a step's batch is (B, b) indices with 0/1 weights, and clients are ordered by
+step count so that step t runs on the first k_t rows only: a client never moves after its
+last step.
 
 Data attacks need nothing here: a malicious client's rows are already poisoned in `datas`.
 
@@ -48,8 +50,10 @@ def blocks(cohort_ids: np.ndarray, block_size: int) -> list[np.ndarray]:
     A block depends on the cohort and `client.block_size` only, never on the number of
     workers, so a scenario gives the same bits with 1 or N workers: float results within a
     block may depend on its other members (the shapes torch's kernels see). The pool must
-    therefore hand out whole blocks (balanced by their summed client sizes), and a worker
-    calls `train_block` once per block it received, never re-cutting its share.
+    therefore hand out whole blocks (balanced by their summed client sizes), also when it
+    retries a lost worker's share. A worker may cut its sorted share again with the same
+    `block_size` and gets the same blocks back (every block but the cohort's last is full,
+    and the last holds the largest ids); it drops empty clients only after cutting.
     """
     ids = np.asarray(cohort_ids, dtype=np.int64)
     if block_size < 1:

@@ -381,3 +381,19 @@ def test_an_empty_block_is_no_updates():
     model = model_named("mlp")
 
     assert train_block(model, start(model), [], [], Client(), [], CPU) == []
+
+
+def test_a_share_of_whole_blocks_cut_again_gives_the_same_blocks():
+    cohort = np.arange(0, 50, 3)  # 17 ids: blocks of 4, 4, 4, 4, 1
+    cut = blocks(cohort, 4)
+
+    share = np.sort(np.concatenate([cut[4], cut[1], cut[3]]))  # what one worker got
+
+    assert [b.tolist() for b in blocks(share, 4)] == [b.tolist() for b in (cut[1], cut[3], cut[4])]
+
+
+def test_dp_block_equals_the_opacus_loop_for_a_cnn():
+    cfg = Client(epochs=2, batch_size=3, lr=0.1, momentum=0.9)
+    plan = ClientPlan(dp_max_grad_norm=0.5, dp_noise_multiplier=1.1)
+
+    assert_same(*both(cfg, model="cnn", plan=plan, sizes=(23, 1, 0, 5)))
