@@ -70,8 +70,9 @@ def can_vectorize(
 ) -> tuple[bool, str]:
     """Return (True, "") if `train_block` can train `model`, else (False, why not).
 
-    With `input_shape`, also run one vmapped step on zeros, which catches what a user model
-    does that torch.func refuses (data-dependent control flow, `.item()`, random ops).
+    With `input_shape`, also run one vectorised step of two clients on zeros, which catches
+    what a user model does that torch.func refuses (data-dependent control flow, `.item()`,
+    random ops) and, for a worker, pays torch.func's first-call cost at start-up.
     """
     for name, m in model.named_modules():
         kind = f"layer {name!r} ({type(m).__name__})"
@@ -92,7 +93,7 @@ def can_vectorize(
             first = (str(exc).splitlines() or [""])[0]
             return (
                 False,
-                f"torch.func cannot transform its forward pass ({type(exc).__name__}: {first})",
+                f"one vectorised step on zeros fails ({type(exc).__name__}: {first})",
             )
     return True, ""
 
