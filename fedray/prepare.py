@@ -12,7 +12,8 @@ import torch
 
 from fedray import seeding
 from fedray.attacks import runtime
-from fedray.client.plan import client_plan
+from fedray.client.plan import ClientPlan, client_plan
+from fedray.client.vectorized import can_vectorize
 from fedray.data import build_federation
 from fedray.data.datasets import DataError
 from fedray.models import build_model, flatten
@@ -64,6 +65,7 @@ def prepare(scenario: Scenario) -> Prepared:
     except ValueError as exc:
         raise ScenarioError([f"attack: {exc}"], scenario.name) from None
     _check_privacy(scenario, model, federation)
+    _check_vectorize(scenario, model, federation)
     _check_weights(scenario, federation)
     return Prepared(federation, flatten(model))
 
@@ -86,6 +88,24 @@ def _check_weights(scenario: Scenario, federation) -> None:
                 f"so its weight is at most {min(largest, cfg.max_weight)}/{cfg.max_weight} and "
                 f"its update is encoded with about {bits:.1f} of the {cfg.bits} bits (got "
                 f"{cfg.max_weight}; expected about {largest}, or more secure_aggregation.bits)"
+            ],
+            scenario.name,
+        )
+
+
+def _check_vectorize(scenario: Scenario, model, federation) -> None:
+    """`client.vectorize: on` needs a model that torch.func can train in blocks (tried with
+    one vectorised step on zeros); `auto` falls back to the loop instead."""
+    if scenario.client.vectorize != "on":
+        return
+    p = scenario.privacy
+    plan = ClientPlan(dp_max_grad_norm=p.clip if p.mode == "local" else 0.0)
+    ok, reason = can_vectorize(model, plan, federation.input_shape)
+    if not ok:
+        raise ScenarioError(
+            [
+                f"client.vectorize: {reason} (got 'on'; expected 'auto', which falls back to "
+                "the loop, or 'off')"
             ],
             scenario.name,
         )

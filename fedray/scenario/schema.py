@@ -68,6 +68,10 @@ class Client:
     momentum: float = field(default=0.0, metadata={"min": 0, "lt": 1})
     weight_decay: float = field(default=0.0, metadata={"min": 0})
     proximal_mu: float = field(default=0.0, metadata={"min": 0})  # FedProx's mu/2 ||w - w_t||^2
+    # Vectorised cohorts: a worker trains blocks of `block_size` clients at once (torch.func).
+    # auto: where the model allows, else the loop (logged); on: a model that cannot is an error.
+    vectorize: Literal["auto", "on", "off"] = "auto"
+    block_size: int = field(default=64, metadata={"min": 1})  # cut from the sorted cohort
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ PURE = [
     "fedray.scenario",
     "fedray.models",
     "fedray.prepare",  # fedray validate: data and model, no Ray
+    "fedray.client.vectorized",
 ]
 DRIVER = ["ray", "fedray.api", "fedray.cli", "fedray.engine", "fedray.client.pool"]
 
