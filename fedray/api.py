@@ -272,6 +272,11 @@ def _execute(
         "mode": plan.mode,
         "num_workers": plan.num_workers,
         "startup_seconds": startup_seconds,
+        # Whether the workers trained blocks of clients at once (client.vectorize), and why not.
+        "vectorized": all(p.get("vectorized") for p in placement),
+        "vectorize_reason": next(
+            (p["vectorize_reason"] for p in placement if not p.get("vectorized")), ""
+        ),
         "nodes": len({p["node_id"] for p in placement}),
         "workers_per_gpu": {g: sum(g in p["gpu_ids"] for p in placement) for g in gpu_ids},
         "seed": scenario.seed,

@@ -102,6 +102,28 @@ def balance(client_ids: np.ndarray, sizes: np.ndarray, num_workers: int) -> list
     return [sorted(s) for s in shares]
 
 
+def balance_blocks(
+    client_ids: np.ndarray, sizes: np.ndarray, num_workers: int, block_size: int
+) -> list[list[int]]:
+    """Share whole blocks among workers: the sorted cohort cut into blocks of `block_size`
+    (`fedray.client.vectorized.blocks`), largest block first onto the least-loaded (LPT).
+
+    A block's cost is its length times its largest client (it is padded to that client's
+    steps). Blocks never depend on the worker count, so neither do the bits.
+    """
+    order = np.argsort(np.asarray(client_ids), kind="stable")
+    ids, sizes = np.asarray(client_ids)[order], np.asarray(sizes)[order]
+    starts = list(range(0, len(ids), block_size))
+    cost = [
+        len(ids[i : i + block_size]) * max(int(sizes[i : i + block_size].max()), 1) for i in starts
+    ]
+    per_worker = balance(np.arange(len(starts)), np.asarray(cost), num_workers)
+    return [
+        sorted(int(c) for b in share for c in ids[starts[b] : starts[b] + block_size])
+        for share in per_worker
+    ]
+
+
 class WorkerPool:
     """The live Worker actors of one run, and how a round's work is sent to them."""
 
@@ -117,6 +139,10 @@ class WorkerPool:
             actor.remote(scenario_plain, [w] if silo else None) for w in range(plan.num_workers)
         ]
         self.live = list(range(plan.num_workers))  # indices of actors still worth calling
+        # Vectorised workers train blocks of the cohort: a share must be whole blocks.
+        client = scenario_plain.get("client", {})
+        vectorize = client.get("vectorize", "auto") != "off"
+        self.block_size = int(client.get("block_size", 64)) if vectorize else 0
         self.max_retries = resources.max_retries
         self.ping_timeout = resources.startup_timeout
 
@@ -128,7 +154,10 @@ class WorkerPool:
                 home = cid if cid in self.live else self.live[cid % len(self.live)]
                 out.setdefault(home, []).append(cid)
             return out
-        parts = balance(cohort, sizes, len(self.live))
+        if self.block_size:
+            parts = balance_blocks(cohort, sizes, len(self.live), self.block_size)
+        else:
+            parts = balance(cohort, sizes, len(self.live))
         return {self.live[i]: share for i, share in enumerate(parts) if share}
 
     def _dispatch(self, submit, shares: dict[int, list[int]]):

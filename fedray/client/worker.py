@@ -7,6 +7,7 @@ client ids, and returns one stacked `UpdateBatch` plus small per-client records.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -17,10 +18,13 @@ from fedray import seeding
 from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
+from fedray.client.vectorized import blocks, choose, train_block
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
 from fedray.server.privacy import USER_LEVEL, client_noise
 from fedray.types import UpdateBatch
+
+log = logging.getLogger(__name__)
 
 
 class Worker:
@@ -51,6 +55,15 @@ class Worker:
 
             self.secure = SecureClients(self.scenario)
         self._warm_up()
+        # Cross-silo: each client trains alone on its own actor; blocks would buy nothing.
+        mode = "off" if own_clients else self.scenario.client.vectorize
+        self.vectorize, self.vectorize_reason = choose(
+            mode, self.model, self.plan, self.federation.input_shape
+        )
+        if mode == "auto" and not self.vectorize:
+            log.warning(
+                "client.vectorize: auto trains one client at a time: %s", self.vectorize_reason
+            )
         # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
         self._held = {c: self.federation.client(c) for c in (own_clients or [])}
 
@@ -84,6 +97,8 @@ class Worker:
             "pid": os.getpid(),
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
             "device": str(self.device),
+            "vectorized": self.vectorize,
+            "vectorize_reason": self.vectorize_reason,
         }
 
     def train(
@@ -98,47 +113,71 @@ class Worker:
             server: what the server sends besides the parameters (SCAFFOLD: {"c": (d,)}).
             states: (ids (k,), (k, d)) persisted client variates for the round's cohort.
         """
-        seed, cfg = self.scenario.seed, self.scenario.client
-        updates, records = [], []
+        records, jobs = [], []
         for cid in client_ids:
-            data = self._client(cid)
-            record = {
-                "client_id": cid,
-                "round": round_,
-                "num_examples": len(data.y_train),
-                "label_histogram": np.bincount(
-                    data.y_train, minlength=self.federation.num_classes
-                ).tolist(),
-            }
-            if len(data.y_train) == 0:  # nothing to learn from: not trained, not sent
-                records.append(
-                    {
-                        **record,
-                        "status": "empty",
-                        "train_loss": np.nan,
-                        "update_norm": np.nan,
-                        "seconds": 0.0,
-                    }
-                )
-                continue
-            if cid in self.malicious and runtime.active(self.scenario, round_):
-                fed = self.federation
-                data = runtime.poison_data(
-                    self.scenario, data, cid, round_, fed.num_classes, fed.input_shape
-                )
-            generator = seeding.torch_generator(seed, round_, cid, seeding.TRAIN)
-            control = None
-            if self.plan.control_variates:
-                own = states[1][int(np.searchsorted(states[0], cid))]
-                control = (server["c"], own)
-            update = train_client(
-                self.model, params, cid, data, cfg, generator, self.device, self.plan, control
-            )
-            updates.append(update)
-            records.append({**record, "status": "trained", **update.metrics})
+            record, job = self._prepare(round_, cid, server, states)
+            records.append(record)
+            if job is not None:
+                jobs.append(job)
+        updates = self._fit(params, client_ids, jobs)
+        by_id = {u.client_id: u for u in updates}
+        for record in records:
+            if record["client_id"] in by_id:
+                record.update(status="trained", **by_id[record["client_id"]].metrics)
         if self.secure is not None:
             return self._advertise(round_, updates), records
         return UpdateBatch.stack(updates, len(params)), records
+
+    def _prepare(self, round_: int, cid: int, server, states) -> tuple[dict, tuple | None]:
+        """A client's record, and what training it needs: (id, data, generator, control),
+        with a malicious client's data already poisoned; None for an empty client."""
+        data = self._client(cid)
+        record = {
+            "client_id": cid,
+            "round": round_,
+            "num_examples": len(data.y_train),
+            "label_histogram": np.bincount(
+                data.y_train, minlength=self.federation.num_classes
+            ).tolist(),
+        }
+        if len(data.y_train) == 0:  # nothing to learn from: not trained, not sent
+            empty = {"status": "empty", "train_loss": np.nan, "update_norm": np.nan, "seconds": 0.0}
+            return {**record, **empty}, None
+        if cid in self.malicious and runtime.active(self.scenario, round_):
+            fed = self.federation
+            data = runtime.poison_data(
+                self.scenario, data, cid, round_, fed.num_classes, fed.input_shape
+            )
+        generator = seeding.torch_generator(self.scenario.seed, round_, cid, seeding.TRAIN)
+        control = None
+        if self.plan.control_variates:
+            own = states[1][int(np.searchsorted(states[0], cid))]
+            control = (server["c"], own)
+        return record, (cid, data, generator, control)
+
+    def _fit(self, params: np.ndarray, client_ids: list[int], jobs: list[tuple]) -> list:
+        """Train the prepared clients, in blocks cut from the sorted share when vectorised
+        (the pool hands out whole blocks, so they are the blocks of the cohort), else one by
+        one; return their ClientUpdates."""
+        cfg = self.scenario.client
+        if not self.vectorize:
+            return [
+                train_client(self.model, params, cid, data, cfg, gen, self.device, self.plan, ctl)
+                for cid, data, gen, ctl in jobs
+            ]
+        by_id = {job[0]: job for job in jobs}
+        updates = []
+        # Empty clients are dropped after cutting, so a block is the same on every worker.
+        for block in blocks(np.sort(np.asarray(client_ids, np.int64)), cfg.block_size):
+            items = [by_id[int(c)] for c in block if int(c) in by_id]
+            if not items:
+                continue
+            ids, datas, gens, ctls = (list(x) for x in zip(*items))
+            controls = ctls if self.plan.control_variates else None
+            updates += train_block(
+                self.model, params, ids, datas, cfg, gens, self.device, self.plan, controls
+            )
+        return updates
 
     def _advertise(self, round_: int, updates: list) -> list:
         """Encode each update into its client's secure-aggregation session; return public keys.
