@@ -22,3 +22,13 @@ def wrong_width(input_shape, num_classes):
 
 def not_a_module(input_shape, num_classes):
     return lambda x: x
+
+
+def dropout_mlp(input_shape, num_classes, hidden=8):
+    """A model with dropout: vectorised training cannot seed it per client."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(math.prod(input_shape), hidden),
+        nn.Dropout(0.1),
+        nn.Linear(hidden, num_classes),
+    )
