@@ -12,8 +12,12 @@ pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.slow]
 
 def test_blocks_train_what_the_loop_trains(tmp_path):
     base = tiny(rounds=3, client__block_size=4, evaluation__federated_clients=0)
-    loop = fedray.run({**base, "client": {**base["client"], "vectorize": "off"}}, out=tmp_path / "a")
-    blocks = fedray.run({**base, "client": {**base["client"], "vectorize": "on"}}, out=tmp_path / "b")
+    loop = fedray.run(
+        {**base, "client": {**base["client"], "vectorize": "off"}}, out=tmp_path / "a"
+    )
+    blocks = fedray.run(
+        {**base, "client": {**base["client"], "vectorize": "on"}}, out=tmp_path / "b"
+    )
 
     assert loop.summary["vectorized"] is False and blocks.summary["vectorized"] is True
     np.testing.assert_allclose(blocks.params, loop.params, atol=1e-5)
