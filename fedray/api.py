@@ -106,9 +106,9 @@ def _resolve(scenario, overrides, out, resume) -> tuple[Scenario, Path, ServerSt
         raise ScenarioError(
             [f"--resume: {out_dir} holds no fedray run (no scenario.yaml)"], str(out_dir)
         )
+    scenario = load_scenario(out_dir / "scenario.yaml", overrides)  # a malformed --set: here
     pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
     refused = [path for path, _ in pairs if not path.startswith(RESUMABLE_PREFIXES)]
-    scenario = load_scenario(out_dir / "scenario.yaml", overrides)
     found = checkpoint.latest(out_dir)  # none yet: the run restarts from round 0 in place
     state = checkpoint.load(found) if found is not None else ServerState(0, np.zeros(0, np.float32))
     problems = [

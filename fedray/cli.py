@@ -111,7 +111,7 @@ def _stress(args) -> int:
     import ray
 
     from fedray.api import _connect
-    from fedray.stress import parse_grid, run_matrix
+    from fedray.stress import check_matrix, parse_grid, run_matrix
 
     if not args.grid:
         print("fedray stress: give at least one --grid path=v1,v2", file=sys.stderr)
@@ -121,6 +121,10 @@ def _stress(args) -> int:
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("runs") / f"stress-{Path(args.scenario).stem}"
     axes = parse_grid(args.grid)
+    # Every cell is checked before Ray starts: a bad --set or grid value exits 2 at once.
+    check_matrix(
+        args.scenario, axes, seeds=args.seeds, overrides=args.overrides, parallel=args.parallel
+    )
     started = _connect(args.address)
     try:
         run_matrix(

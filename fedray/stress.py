@@ -113,7 +113,8 @@ def validate(scenario_path, cells: list[Cell], seeds: list[int], overrides: list
 
 
 def _sets(cell: Cell, seed: int) -> list[str]:
-    return [f"{p}={json.dumps(v)}" for p, v in cell.values] + [f"seed={seed}"]
+    # default=str: a YAML date or binary value goes in as text, refused by its field's type.
+    return [f"{p}={json.dumps(v, default=str)}" for p, v in cell.values] + [f"seed={seed}"]
 
 
 def run_matrix(
@@ -135,11 +136,9 @@ def run_matrix(
 
     from fedray.progress import Progress
 
-    base = load_scenario(scenario_path, list(overrides))
-    seed_list = [base.seed + i for i in range(seeds)]
-    cells = expand(axes)
-    validate(scenario_path, cells, seed_list, list(overrides))
-    _check_parallel(base, parallel)
+    cells, seed_list = check_matrix(
+        scenario_path, axes, seeds=seeds, overrides=overrides, parallel=parallel
+    )
     out.mkdir(parents=True, exist_ok=True)
     todo = [
         (c, s) for c in cells for s in seed_list if not _done(scenario_path, overrides, out, c, s)
@@ -160,6 +159,18 @@ def run_matrix(
     table = summarize(runs, [p for p, _ in axes])
     write_outputs(out, runs, table, [p for p, _ in axes])
     return table
+
+
+def check_matrix(
+    scenario_path, axes, *, seeds: int, overrides=(), parallel: int = 1
+) -> tuple[list[Cell], list[int]]:
+    """Load and prepare every cell x seed; return them, or raise one ScenarioError. No Ray."""
+    base = load_scenario(scenario_path, list(overrides))
+    seed_list = [base.seed + i for i in range(seeds)]
+    cells = expand(axes)
+    validate(scenario_path, cells, seed_list, list(overrides))
+    _check_parallel(base, parallel)
+    return cells, seed_list
 
 
 def _done(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> bool:

@@ -10,6 +10,8 @@ import dataclasses
 import math
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fedray.api import prepare
+from fedray.cli import main
 from fedray.data import DATASETS
 from fedray.data.partition import PARTITIONS
 from fedray.defenses import DEFENSES
@@ -381,3 +384,95 @@ def test_a_wrapped_library_message_is_one_problem_line():
     error = ScenarioError(["data: first\n  second\r\nthird"])
 
     assert error.problems == ["data: first second third"]
+
+
+# Command-line arguments: exit 2 with a message, before Ray starts ---------------------------
+
+
+def _no_ray(address):
+    raise AssertionError("Ray must not start for arguments that cannot run")
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["validate", "Q", "--set", "foo"], "--set 'foo': expected path=value"),
+        (["run", "Q", "--set", "foo"], "--set 'foo': expected path=value"),
+        (["run", "Q", "--set", "=3"], "--set '=3': expected path=value"),
+        (["run", "Q", "--set", "rounds.x=1"], "rounds: --set rounds.x: not a section"),
+        (["stress", "Q", "--grid", "foo"], "--grid 'foo': expected path=v1,v2"),
+        (["stress", "Q", "--grid", "rounds="], "--grid 'rounds=': expected path=v1,v2"),
+        (["stress", "Q", "--grid", "=1,2"], "--grid '=1,2': expected path=v1,v2"),
+        (["stress", "Q", "--grid", "rounds=[1"], "--grid 'rounds=[1': a value is not valid YAML"),
+        (["stress", "Q", "--grid", "rounds=x,2"], "[rounds=x, seed=0] rounds: wrong type"),
+        (["stress", "Q", "--grid", "rounds=2020-01-01"], "rounds: wrong type (got '2020-01-01'"),
+        (["stress", "Q", "--grid", "rounds=2", "--set", "foo"], "--set 'foo': expected"),
+        (["stress", "Q", "--grid", "rounds=2", "--parallel", "0"], "--parallel: must be >= 1"),
+        (["stress", "Q", "--grid", "rounds=2", "--seeds", "0"], "--seeds must be >= 1"),
+        (["stress", "Q"], "give at least one --grid path=v1,v2"),
+        (["stress", "absent.yaml", "--grid", "rounds=2"], "cannot read file"),
+        (["run"], "give a scenario file, or --resume DIR"),
+    ],
+)
+def test_bad_arguments_exit_2_before_ray_starts(monkeypatch, capsys, argv, expected):
+    monkeypatch.setattr("fedray.api._connect", _no_ray)
+    argv = [str(QUICKSTART) if a == "Q" else a for a in argv]
+
+    code = main(argv)
+
+    assert code == 2
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["stress", "Q", "--grid"], "argument --grid: expected one argument"),
+        (["run", "Q", "--set"], "argument --set: expected one argument"),
+        (["stress", "Q", "--grid", "rounds=2", "--seeds", "x"], "invalid int value: 'x'"),
+        (["validate"], "the following arguments are required: scenarios"),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_malformed_command_lines_exit_2_with_usage(capsys, argv, expected):
+    argv = [str(QUICKSTART) if a == "Q" else a for a in argv]
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+
+    assert info.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_resume_with_a_malformed_set_exits_2(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("fedray.api._connect", _no_ray)
+    (tmp_path / "scenario.yaml").write_text(to_yaml(load_scenario(QUICKSTART)))
+
+    code = main(["run", "--resume", str(tmp_path), "--set", "foo"])
+
+    assert code == 2
+    assert "--set 'foo': expected path=value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, argv, expected",
+    [
+        (b"rounds: " + b"[" * 3000 + b"]" * 3000, ["validate", "S"], "nested too deeply"),
+        (b"rounds: 3\xff\n", ["validate", "S"], "is not UTF-8"),
+        (b"rounds: 3\n", ["validate", "S", "--set", "model.hidden=[0]"], "model.hidden[0]: out"),
+        (b"rounds: 3\n", ["run", "S", "--set", "foo"], "--set 'foo': expected path=value"),
+        (b"rounds: 3\n", ["stress", "S", "--grid"], "argument --grid: expected one argument"),
+    ],
+)
+def test_cli_subprocess_exits_2_without_a_traceback(tmp_path, content, argv, expected):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    argv = [str(path) if a == "S" else a for a in argv]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fedray.cli", *argv], capture_output=True, text=True, cwd=tmp_path
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert expected in done.stderr
