@@ -5,7 +5,7 @@ Ray that differs from fedray's). Everything it trains on comes from the .npz fil
 vs_flower.py wrote with fedray's generator: each client's examples, the cohort of every
 round, each client's batch-order seed, the initial model and the central test set.
 
-    FLOWER_PYTHON -m benchmarks.flower_app DATA.npz RESULT.npz   (from the repository root)
+    FLOWER_PYTHON -m benchmarks.flower_app DATA.npz --result RESULT.npz   (from the repository root)
 
 Flower's own pieces do the work: `run_simulation` with a ServerApp and a ClientApp, the
 message-based FedAvg (`flwr.serverapp.strategy`), Ray actors of 1 CPU. One change to
@@ -15,6 +15,7 @@ same clients in the same order and end with the same model.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from functools import cache
@@ -171,7 +172,11 @@ def server_main(grid: Grid, context: Context) -> None:
 
 
 def main(argv: list[str]) -> None:
-    data_path, result_path = argv
+    parser = argparse.ArgumentParser(description="W1 in Flower's Ray simulation")
+    parser.add_argument("data", help="the .npz file benchmarks/vs_flower.py wrote")
+    parser.add_argument("--result", required=True, help="where to save seconds and the model")
+    args = parser.parse_args(argv)
+    data_path, result_path = args.data, args.result
     SETTINGS["data"] = data_path
     population = int(load(data_path)["population"])
     backend_config = {

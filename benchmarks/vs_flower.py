@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -230,29 +229,25 @@ def main() -> None:
     fedray_cmd = [sys.executable, __file__, args.scenario, "--side", "fedray"]
     fedray_cmd += [f"--set={o}" for o in args.overrides]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    fedray_runs, flower_runs = [], []
+    runs = {"fedray": [], "flower": []}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "clients.npz"
         write_data(scenario, data)
+        commands = {
+            "fedray": (fedray_cmd, env),
+            "flower": (
+                [python, "-m", "benchmarks.flower_app", str(data)],
+                {**env, "PYTHONPATH": str(ROOT)},
+            ),
+        }
         for i in range(args.repeat):
-            out = Path(tmp) / f"fedray{i}.npz"
-            fedray_runs.append(
-                child([*fedray_cmd, "--result", str(out)], Path(tmp) / "fedray.log", out, env)
-            )
-            out = Path(tmp) / f"flower{i}.npz"
-            cmd = [python, "-m", "benchmarks.flower_app", str(data), str(out)]
-            flower_runs.append(
-                child(cmd, Path(tmp) / "flower.log", out, {**env, "PYTHONPATH": str(ROOT)})
-            )
-    report(scenario, fedray_runs, flower_runs)
-    print(
-        json.dumps(
-            {
-                "flower_seconds": [float(r["seconds"]) for r in flower_runs],
-                "fedray_seconds": [float(r["seconds"]) for r in fedray_runs],
-            }
-        )
-    )
+            # Alternate who goes first, so a load that drifts over the runs favours neither.
+            for name in ("fedray", "flower") if i % 2 == 0 else ("flower", "fedray"):
+                cmd, child_env = commands[name]
+                out = Path(tmp) / f"{name}{i}.npz"
+                log = Path(tmp) / f"{name}.log"
+                runs[name].append(child([*cmd, "--result", str(out)], log, out, child_env))
+    report(scenario, runs["fedray"], runs["flower"])
 
 
 if __name__ == "__main__":
