@@ -24,10 +24,10 @@ import torch
 
 import fedray
 from fedray import seeding
-from fedray.api import prepare
 from fedray.client.train import evaluate, train_client
 from fedray.engine import sample_clients
-from fedray.models import build_model
+from fedray.models import build_model, unflatten
+from fedray.prepare import prepare
 from fedray.scenario import load_scenario
 from fedray.server.state import ServerState, server_round
 from fedray.types import UpdateBatch
@@ -63,12 +63,8 @@ def plain_loop(scenario) -> tuple[np.ndarray, float]:
                 updates.append(
                     train_client(model, state.params, int(cid), data, scenario.client, gen, device)
                 )
-        state, _ = server_round(
-            state, UpdateBatch.stack(updates, len(state.params)), scenario.strategy
-        )
+        state, _ = server_round(state, UpdateBatch.stack(updates, len(state.params)), scenario)
         if r % scenario.evaluation.every == 0 or r == scenario.rounds:
-            from fedray.models import unflatten
-
             unflatten(model, state.params)
             evaluate(model, x_test, y_test, scenario.evaluation.batch_size, device)
     return state.params, time.perf_counter() - start
