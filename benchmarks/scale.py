@@ -1,0 +1,162 @@
+"""How a round's cost grows with the cohort and the population: W1's model at scale.
+
+    python benchmarks/scale.py [--populations 1e4,1e5,1e6] [--cohorts 1e2,1e3,1e4] [--rounds 3]
+
+Each cell runs `scenarios/w1_synthetic.yaml` (Synthetic(1,1), logistic regression, one
+local epoch, batch 10) in its own process with its own local Ray, so that memory figures
+belong to that cell alone. It reports seconds per round (the mean over rounds 2.., round 1
+carries one-time costs), client updates per second, and the peak resident memory (VmHWM)
+of the driver and of the largest Ray actor, read from /proc (Linux). Cost should be linear
+in the cohort and flat in the population.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "w1_synthetic.yaml"
+
+
+def _status(pid: int, key: str) -> int:
+    """A /proc/<pid>/status field in kB (VmRSS, VmHWM), 0 if the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """pid -> process title of every process below `root` (Ray's are the driver's)."""
+    parent, title = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title[int(entry.name)] = (entry / "cmdline").read_text().replace("\0", " ")
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out = {}
+    for pid in parent:
+        p = pid
+        while p in parent and p != root and p > 1:
+            p = parent[p]
+        if p == root and pid != root:
+            out[pid] = title.get(pid, "")
+    return out
+
+
+class ActorPeak(threading.Thread):
+    """Polls the resident memory of this process's Ray actors (Worker, Aggregator)."""
+
+    def __init__(self, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.every, self.peak_kb, self.done = every, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for pid, title in _descendants(os.getpid()).items():
+                if "ray::Worker" in title or "ray::Aggregator" in title:
+                    self.peak_kb = max(self.peak_kb, _status(pid, "VmRSS"))
+            self.done.wait(self.every)
+
+
+def cell(population: int, cohort: int, rounds: int) -> dict:
+    """Run one cell in this process; return its figures."""
+    import tempfile
+
+    import fedray
+
+    watcher = ActorPeak()
+    watcher.start()
+    with tempfile.TemporaryDirectory() as out:
+        result = fedray.run(
+            SCENARIO,
+            {
+                "federation.population": population,
+                "federation.clients_per_round": cohort,
+                "rounds": rounds,
+                "evaluation.every": rounds,
+                "output.tensorboard": False,
+            },
+            out=Path(out) / "run",
+            progress=False,
+        )
+    watcher.done.set()
+    watcher.join()
+    walls = result.history.column("wall_seconds").to_pylist()
+    steady = walls[1:] or walls
+    per_round = sum(steady) / len(steady)
+    return {
+        "population": population,
+        "cohort": cohort,
+        "seconds_per_round": per_round,
+        "updates_per_second": cohort / per_round,
+        "startup_seconds": result.summary["startup_seconds"],
+        "vectorized": result.summary.get("vectorized"),
+        "driver_peak_mb": _status(os.getpid(), "VmHWM") / 1024,
+        "actor_peak_mb": watcher.peak_kb / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--populations", default="1e4,1e5,1e6")
+    parser.add_argument("--cohorts", default="1e2,1e3,1e4")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cell", help=argparse.SUPPRESS)  # population,cohort: run one here
+    args = parser.parse_args()
+    if args.cell:
+        population, cohort = (int(float(v)) for v in args.cell.split(","))
+        print(json.dumps(cell(population, cohort, args.rounds)))
+        return
+    populations = [int(float(v)) for v in args.populations.split(",")]
+    cohorts = [int(float(v)) for v in args.cohorts.split(",")]
+    print(f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds a cell", flush=True)
+    header = "| population | cohort | s/round | updates/s | start-up s | driver MB | actor MB |"
+    print(header + "\n|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    for population in populations:
+        for cohort in cohorts:
+            if cohort > population:
+                continue
+            started = time.perf_counter()
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--cell",
+                    f"{population},{cohort}",
+                    "--rounds",
+                    str(args.rounds),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            if proc.returncode != 0:
+                print(f"| {population:,} | {cohort:,} | failed: {proc.stderr.strip()[-300:]} |")
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(
+                f"| {population:,} | {cohort:,} | {r['seconds_per_round']:.2f} | "
+                f"{r['updates_per_second']:,.0f} | {r['startup_seconds']:.1f} | "
+                f"{r['driver_peak_mb']:.0f} | {r['actor_peak_mb']:.0f} |"
+                f"  ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
