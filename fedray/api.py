@@ -16,7 +16,7 @@ import ray
 import torch
 from ray.exceptions import GetTimeoutError, RayActorError
 
-from fedray import checkpoint, seeding
+from fedray import calls, checkpoint, seeding
 from fedray.attacks import runtime
 from fedray.baseline import centralized_curve
 from fedray.client.plan import client_plan
@@ -345,7 +345,9 @@ def _execute(
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
         handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious, local_z)
         stopped = run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
-        final = ray.get(aggregator.params.remote())
+        final = calls.get(
+            aggregator.params.remote(), scenario.resources.call_timeout, "the aggregator (params)"
+        )
     finally:
         if bar is not None:
             bar.close()
