@@ -212,8 +212,12 @@ def _resolve(scenario, overrides, out, resume) -> tuple[Scenario, Path, ServerSt
     pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
     refused = [path for path, _ in pairs if not path.startswith(RESUMABLE_PREFIXES)]
     scenario = load_scenario(out_dir / "scenario.yaml", overrides)
-    found = checkpoint.latest(out_dir)  # none yet: the run restarts from round 0 in place
-    state = checkpoint.load(found) if found is not None else ServerState(0, np.zeros(0, np.float32))
+    try:
+        state = checkpoint.load_latest(out_dir)
+    except checkpoint.CorruptCheckpoint as exc:
+        raise ScenarioError([f"--resume: {exc}"], str(out_dir)) from None
+    if state is None:  # no checkpoint yet: the run restarts from round 0 in place
+        state = ServerState(0, np.zeros(0, np.float32))
     problems = [
         f"--set {path}: a resumed run keeps its experiment (got a change to {path}; expected only "
         "rounds, resources.*, output.*, evaluation.every / federated_*): start a new run instead"
