@@ -338,7 +338,9 @@ def _execute(
     try:
         output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
         federation = prepared.federation
-        if not resuming and hasattr(federation, "partition"):
+        # A run killed before writing it gets it on resume.
+        wrote = resuming and (out_dir / "partition.parquet").exists()
+        if not wrote and hasattr(federation, "partition"):
             output.write_partition(
                 label_histograms(
                     federation.partition, federation.arrays.y_train, federation.num_classes

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from fedray.files import write_durably
 from fedray.server.state import ServerState
 
 
@@ -40,24 +40,9 @@ def save(out: Path, state: ServerState) -> Path:
     np.savez(buffer, round=np.int64(state.round), params=state.params, **arrays)
     data = buffer.getvalue()
     digest = f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode()
-    _write_durably(_sidecar(path), digest)
-    _write_durably(path, data)  # the commit point
+    write_durably(_sidecar(path), digest)
+    write_durably(path, data)  # the commit point
     return path
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Write to a temporary file, fsync it, rename it over `path`, fsync the folder."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def _sidecar(path: Path) -> Path:
