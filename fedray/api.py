@@ -14,7 +14,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from fedray import checkpoint
+from fedray import calls, checkpoint
 from fedray.attacks import runtime
 from fedray.baseline import centralized_curve
 from fedray.client.plan import client_plan
@@ -109,8 +109,12 @@ def _resolve(scenario, overrides, out, resume) -> tuple[Scenario, Path, ServerSt
     scenario = load_scenario(out_dir / "scenario.yaml", overrides)  # a malformed --set: here
     pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
     refused = [path for path, _ in pairs if not path.startswith(RESUMABLE_PREFIXES)]
-    found = checkpoint.latest(out_dir)  # none yet: the run restarts from round 0 in place
-    state = checkpoint.load(found) if found is not None else ServerState(0, np.zeros(0, np.float32))
+    try:
+        state = checkpoint.load_latest(out_dir)
+    except checkpoint.CorruptCheckpoint as exc:
+        raise ScenarioError([f"--resume: {exc}"], str(out_dir)) from None
+    if state is None:  # no checkpoint yet: the run restarts from round 0 in place
+        state = ServerState(0, np.zeros(0, np.float32))
     problems = [
         f"--set {path}: a resumed run keeps its experiment (got a change to {path}; expected only "
         "rounds, resources.*, output.*, evaluation.every / federated_*): start a new run instead"
@@ -246,7 +250,9 @@ def _execute(
     try:
         output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
         federation = prepared.federation
-        if not resuming and hasattr(federation, "partition"):
+        # A run killed before writing it gets it on resume.
+        wrote = resuming and (out_dir / "partition.parquet").exists()
+        if not wrote and hasattr(federation, "partition"):
             output.write_partition(
                 label_histograms(
                     federation.partition, federation.arrays.y_train, federation.num_classes
@@ -257,7 +263,9 @@ def _execute(
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
         handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious, local_z)
         stopped = run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
-        final = ray.get(aggregator.params.remote())
+        final = calls.get(
+            aggregator.params.remote(), scenario.resources.call_timeout, "the aggregator (params)"
+        )
     finally:
         if bar is not None:
             bar.close()

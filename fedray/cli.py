@@ -147,6 +147,7 @@ def _stress(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from fedray.api import StartupError
+    from fedray.calls import NoAnswer
     from fedray.scenario import ScenarioError
 
     try:
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         _report(exc)
         return EXIT_BAD_INPUT
-    except StartupError as exc:
+    except (StartupError, NoAnswer) as exc:
         print(f"fedray: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

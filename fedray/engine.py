@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import ray
 
-from fedray import checkpoint, seeding
+from fedray import calls, checkpoint, seeding
 from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.privacy.local import planned_steps
@@ -70,7 +69,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         params_ref, round_, cohort, h.sizes(cohort), server, h.store
     )
     if s.secure_aggregation.protocol == "none":
-        server = ray.get(h.aggregator.step.remote(round_, *update_refs))
+        server = _ask(h, h.aggregator.step.remote(round_, *update_refs), "step")
     else:
         server = secure_step(h, round_, cohort, update_refs, holders, records)
     params_ref = h.aggregator.params.remote()
@@ -99,7 +98,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     }
     ev = s.evaluation
     if round_ % ev.every == 0 or round_ == s.rounds:
-        row.update(ray.get(h.aggregator.evaluate.remote()))
+        row.update(_ask(h, h.aggregator.evaluate.remote(), "evaluate"))
     histograms = {"clients/update_norm": [r["update_norm"] for r in trained]}
     if ev.federated_clients and (round_ % ev.federated_every == 0 or round_ == s.rounds):
         ids = sample_clients(
@@ -109,9 +108,17 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         row.update(summary)
         histograms["federated_eval/client_accuracy"] = accuracies
     if s.privacy.mode == "local":
-        row.update(ray.get(h.aggregator.account_local.remote(*_local_steps(trained))))
+        ledger = h.aggregator.account_local.remote(*_local_steps(trained))
+        row.update(_ask(h, ledger, "account_local"))
+    row.update(h.pool.take_faults())
     row["wall_seconds"] = time.perf_counter() - start
     return row, records, histograms, params_ref
+
+
+def _ask(h: Handles, ref, method: str, stages: int = 1):
+    """The Aggregator's answer to `method`; NoAnswer if it hangs past the call timeout."""
+    timeout = h.scenario.resources.call_timeout * stages
+    return calls.get(ref, timeout, f"the aggregator (its {method} call)")
 
 
 def _local_steps(trained: list[dict]) -> tuple[list, list, list, list]:
@@ -143,7 +150,7 @@ def budget_exceeded(h: Handles, round_: int) -> float | None:
         )
         q, steps = zip(*(planned_steps(s.client, int(n)) for n in h.sizes(cohort)))
         planned = (cohort.tolist(), [h.local_z] * len(q), list(q), list(steps))
-    projected = ray.get(h.aggregator.privacy_projection.remote(planned))
+    projected = _ask(h, h.aggregator.privacy_projection.remote(planned), "privacy_projection")
     return projected if projected > budget * (1 + 1e-9) else None
 
 
@@ -157,7 +164,7 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
     """
     agg = h.aggregator
     groups = [ids for _, ids in holders]
-    ray.get(agg.secagg_begin.remote(round_, cohort))
+    _ask(h, agg.secagg_begin.remote(round_, cohort), "secagg_begin")
     replies = [[ref] for ref in advert_refs]
     for stage, worker_call in (
         ("secagg_keys", "secagg_share"),
@@ -167,9 +174,11 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
         out = getattr(agg, stage).options(num_returns=max(len(groups), 1)).remote(groups, *replies)
         messages = [out] if len(groups) <= 1 else out
         replies = h.pool.call(holders, worker_call, round_, messages)
-    server = ray.get(agg.secagg_step.remote(round_, *replies))
+    # Each of the Aggregator's four stages may wait call_timeout for the workers' replies.
+    server = _ask(h, agg.secagg_step.remote(round_, *replies), "secagg_step", stages=5)
     stats = {}
-    for part in answered(h.pool.call(holders, "secagg_finish", round_)):
+    finished = h.pool.call(holders, "secagg_finish", round_)
+    for part in answered(finished, timeout=h.scenario.resources.call_timeout):
         stats.update(part)
     for rec in records:
         if rec["status"] == "trained":  # no stats: its worker was lost mid-protocol
@@ -236,13 +245,14 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
         over = budget_exceeded(h, round_ + 1) if round_ < s.rounds else None
         last = round_ == s.rounds or (over is not None and s.privacy.on_budget == "stop")
         if last and "test_accuracy" not in row:  # the run ends here: evaluate what it leaves
-            row.update(ray.get(h.aggregator.evaluate.remote()))
+            row.update(_ask(h, h.aggregator.evaluate.remote(), "evaluate"))
         output.record(row, records, histograms)
         if (every and round_ % every == 0) or last:
             if h.store is not None:  # before the server state, which commits the checkpoint
                 dest = checkpoint.clients_dir(output.out, round_).resolve()
-                ray.get(h.store.save.remote(str(dest)))
-            output.checkpoint(ray.get(h.aggregator.server_state.remote()))
+                timeout = s.resources.call_timeout
+                calls.get(h.store.save.remote(str(dest)), timeout, "the client state store")
+            output.checkpoint(_ask(h, h.aggregator.server_state.remote(), "server_state"))
         progress.update(row)
     return {}
 

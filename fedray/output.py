@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from fedray import checkpoint
+from fedray.files import write_durably
 from fedray.metrics import dashboard
 from fedray.metrics.tables import ClientLog, History, write_atomic
 from fedray.metrics.tensorboard import TensorBoardSink
@@ -57,7 +58,7 @@ class RunOutput:
         if resume_from is not None:
             self.clients.discard_after(done)
         # A resumed run may have been extended (--set rounds=N): record what runs now.
-        (out / "scenario.yaml").write_text(to_yaml(scenario))
+        write_durably(out / "scenario.yaml", to_yaml(scenario).encode())
         self.last_flushed = done
         self.tb = None
         if scenario.output.tensorboard:
@@ -133,7 +134,7 @@ class RunOutput:
         self.clients.finish()
         history = self.history.table()
         summary = self._summary(params, extra)
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_durably(self.out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
         return history, summary
 
     def _summary(self, params: np.ndarray, extra: dict) -> dict:

@@ -36,6 +36,35 @@ def crash_once_model(input_shape, num_classes, flag):
     return _CrashOnce(input_shape, num_classes, flag)
 
 
+class _HangOnce(nn.Module):
+    """Logistic regression whose process hangs (alive, silent) the first time it trains
+    while `flag` exists. Removing the flag is atomic: exactly one worker hangs."""
+
+    def __init__(self, input_shape, num_classes, flag):
+        super().__init__()
+        self.flag = flag
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        import os
+        import time
+
+        import torch
+
+        # The worker's warm-up step trains on zeros: hang in real training only.
+        if torch.is_grad_enabled() and bool(x.any()) and os.path.exists(self.flag):
+            try:
+                os.remove(self.flag)
+            except FileNotFoundError:  # another worker took it
+                return self.net(x)
+            time.sleep(10**6)  # a deadlock, a stuck filesystem, a GPU that no longer answers
+        return self.net(x)
+
+
+def hang_once_model(input_shape, num_classes, flag):
+    return _HangOnce(input_shape, num_classes, flag)
+
+
 def proximal_strategy(params, batch, state, cfg, ctx):
     """A user strategy that asks its clients for a proximal term through `fn.client`."""
     return params + ctx.aggregate(batch.deltas, batch.num_examples), state, {}

@@ -1,5 +1,7 @@
 """Worker placement on the shared cluster: fractional GPUs, lost workers."""
 
+import time
+
 import pytest
 import ray
 
@@ -36,10 +38,17 @@ def test_fractional_gpus_give_eight_concurrent_workers_on_two_gpus(ray_cluster):
     assert all(i["device"] == "cpu" for i in info)  # logical GPUs, no CUDA device here
 
 
-def test_lost_worker_is_retried_and_changes_no_bit(ray_cluster, tmp_path):
+@pytest.fixture(scope="module")
+def clean(ray_cluster, tmp_path_factory):
+    """A run without faults: the reference each faulty run must match bit for bit."""
+    model = {"type": "tests.engine_plugins:crash_once_model", "flag": "/nonexistent"}
+    out = tmp_path_factory.mktemp("clean") / "run"
+    return fedray.run(tiny(model=model, resources={"num_workers": 2}), out=out)
+
+
+def test_lost_worker_is_retried_and_changes_no_bit(clean, tmp_path):
     flag = tmp_path / "crash"
     model = {"type": "tests.engine_plugins:crash_once_model", "flag": str(flag)}
-    clean = fedray.run(tiny(model=model, resources={"num_workers": 2}), out=tmp_path / "clean")
 
     flag.write_text("crash the next worker that trains")
     crashed = fedray.run(tiny(model=model, resources={"num_workers": 2}), out=tmp_path / "crashed")
@@ -47,3 +56,22 @@ def test_lost_worker_is_retried_and_changes_no_bit(ray_cluster, tmp_path):
     assert not flag.exists()  # a worker did die
     assert crashed.params.tobytes() == clean.params.tobytes()
     assert crashed.history.column("clients_failed").to_pylist() == [0, 0, 0]
+
+
+@pytest.mark.timeout(300)  # without call timeouts this run would wait forever
+def test_hung_worker_is_killed_replaced_and_changes_no_bit(clean, tmp_path):
+    flag = tmp_path / "hang"
+    model = {"type": "tests.engine_plugins:hang_once_model", "flag": str(flag)}
+    scenario = tiny(model=model, resources={"num_workers": 2, "call_timeout": 4})
+
+    flag.write_text("hang the next worker that trains")
+    started = time.monotonic()
+    hung = fedray.run(scenario, out=tmp_path / "hung")
+
+    assert not flag.exists()  # a worker did hang
+    assert time.monotonic() - started < 120  # nobody waited for the hung call to end
+    assert hung.params.tobytes() == clean.params.tobytes()
+    assert hung.history.column("workers_timed_out").to_pylist() == [1, 0, 0]
+    assert clean.history.column("workers_timed_out").to_pylist() == [0, 0, 0]
+    assert hung.history.column("clients_failed").to_pylist() == [0, 0, 0]
+    assert hung.history.column("test_accuracy") == clean.history.column("test_accuracy")

@@ -16,6 +16,7 @@ import numpy as np
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, WorkerCrashedError
 
+from fedray.calls import split_ready
 from fedray.client.worker import Worker
 
 WORKER_LOST = (ActorDiedError, ActorUnavailableError, WorkerCrashedError)
@@ -145,6 +146,8 @@ class WorkerPool:
         self.block_size = int(client.get("block_size", 64)) if vectorize else 0
         self.max_retries = resources.max_retries
         self.ping_timeout = resources.startup_timeout
+        self.call_timeout = resources.call_timeout
+        self.faults = {"workers_lost": 0, "workers_timed_out": 0}  # since `take_faults`
 
     def shares(self, cohort: np.ndarray, sizes: np.ndarray) -> dict[int, list[int]]:
         """Actor index -> the sorted client ids it handles this round."""
@@ -167,24 +170,48 @@ class WorkerPool:
         ([(actor index, payload ref, result)], failed client ids). Work is a pure function of
         (seed, round, client), so a re-sent share gives the same bits.
         """
-        pending, done, lost = dict(shares), [], set()
+        pending, done, lost, died = dict(shares), [], set(), set()
         for attempt in range(self.max_retries + 1):
             calls = {}
             for w, share in pending.items():
                 target = self.live[(self.live.index(w) + attempt) % len(self.live)]
                 calls[w] = (target, submit(self.actors[target], share))
             pending_next = {}
-            for w, (target, (payload, result)) in calls.items():
-                try:
-                    done.append((target, payload, ray.get(result)))
-                except WORKER_LOST:
-                    lost.add(target)
-                    pending_next[w] = pending[w]
+            hung = self._unanswered([result for _, (_, result) in calls.values()])
+            for i, (w, (target, (payload, result))) in enumerate(calls.items()):
+                if i not in hung:
+                    try:
+                        done.append((target, payload, ray.get(result)))
+                        continue
+                    except WORKER_LOST:
+                        died.add(target)
+                lost.add(target)
+                pending_next[w] = pending[w]
+            self._kill_hung({calls[w][0] for i, w in enumerate(calls) if i in hung})
             pending = pending_next
             if not pending:
                 break
+        self.faults["workers_lost"] += len(died)
         self._drop_dead(lost)
         return done, sorted(c for share in pending.values() for c in share)
+
+    # Hung workers: a worker that does not answer within resources.call_timeout is lost
+    # like a dead one. Ray restarts it (within resources.max_retries) and `_drop_dead`
+    # waits for the new process before the pool calls it again.
+
+    def _unanswered(self, results: list) -> set[int]:
+        """Indices of `results` not ready within call_timeout (one deadline for all)."""
+        return split_ready(results, self.call_timeout)[1]
+
+    def _kill_hung(self, hung: set[int]) -> None:
+        for w in sorted(hung):
+            self.faults["workers_timed_out"] += 1
+            ray.kill(self.actors[w], no_restart=False)
+
+    def take_faults(self) -> dict:
+        """Workers lost (died) and timed out (hung, killed) since the last call; reset."""
+        out, self.faults = self.faults, dict.fromkeys(self.faults, 0)
+        return out
 
     def _drop_dead(self, suspects: set[int]) -> None:
         """Stop calling actors that are gone for good (restarts used up, node lost)."""
@@ -257,13 +284,16 @@ class WorkerPool:
         self.actors, self.live = [], []
 
 
-def answered(replies) -> list:
-    """The replies `WorkerPool.call` sent for, leaving out those of actors lost meanwhile."""
+def answered(replies, timeout: float | None = None) -> list:
+    """The replies `WorkerPool.call` sent for, leaving out those of actors lost meanwhile
+    and, with `timeout` (seconds, for all), those of actors that did not answer in time."""
+    refs = [ref for wrapped in replies for ref in wrapped]
+    ready = set(range(len(refs))) if timeout is None else split_ready(refs, timeout)[0]
     out = []
-    for wrapped in replies:
-        for ref in wrapped:
-            try:
+    for i, ref in enumerate(refs):
+        try:
+            if i in ready:
                 out.append(ray.get(ref))
-            except WORKER_LOST:
-                continue  # that worker's clients have dropped out of the protocol
+        except WORKER_LOST:
+            continue  # that worker's clients have dropped out of the protocol
     return out

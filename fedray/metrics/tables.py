@@ -7,12 +7,13 @@ past its checkpoint; `finish` joins the parts into `clients.parquet`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from fedray.files import write_durably
 
 CLIENT_SCHEMA = pa.schema(
     [
@@ -41,9 +42,10 @@ CLIENT_SCHEMA = pa.schema(
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    """Write `table` as Parquet at `path`, whole or not at all (see `files.write_durably`)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_durably(path, sink.getvalue().to_pybytes())
 
 
 class History:

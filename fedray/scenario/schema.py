@@ -209,6 +209,10 @@ class Resources:
     max_retries: int = field(default=2, metadata={"min": 0})
     # Seconds to wait for the actors to build their model and data before giving up.
     startup_timeout: float = field(default=600.0, metadata={"gt": 0})
+    # Seconds to wait for any one call on an actor (a worker's share, an aggregator step).
+    # A worker that does not answer in time is treated as lost: killed, restarted, and its
+    # clients re-sent; an aggregator that does not answer stops the run (resume it).
+    call_timeout: float = field(default=600.0, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import ray
 import torch
 
-from fedray import seeding
+from fedray import calls, seeding
 from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.client.pool import answered
@@ -45,6 +44,7 @@ class Aggregator:
         self._malicious = runtime.adversary(self.scenario)
         self._secure = None  # this round's SecureRound, between its protocol stages
         self._audit_data = None  # privacy audits' member sample and local z, built on first use
+        self._timeout = self.scenario.resources.call_timeout
 
     def _root_set(self) -> ClientData:
         """FLTrust's clean root set: `defense.root_size` examples drawn once from the pooled
@@ -87,7 +87,8 @@ class Aggregator:
             metrics["malicious_kept"] = int(kept.sum())
         if self.store is not None and "control_delta" in batch.extras:
             kept = batch.rows(~np.isin(batch.client_ids, metrics["rejected_ids"]))
-            ray.get(self.store.add.remote(kept.client_ids, kept.extras["control_delta"]))
+            added = self.store.add.remote(kept.client_ids, kept.extras["control_delta"])
+            calls.get(added, self._timeout, "the client state store (its add call)")
         return metrics
 
     # Secure aggregation: the protocol's server half, stage by stage. Messages arrive as
@@ -98,14 +99,14 @@ class Aggregator:
         self._secure = SecureRound(self.scenario, round_, round_plan(self.scenario, round_, cohort))
 
     def secagg_keys(self, groups: list, *replies):
-        return _split(self._secure.keys(_gather(replies)), groups)
+        return _split(self._secure.keys(_gather(replies, self._timeout)), groups)
 
     def secagg_shares(self, groups: list, *replies):
-        return _split(self._secure.shares(_gather(replies)), groups)
+        return _split(self._secure.shares(_gather(replies, self._timeout)), groups)
 
     def secagg_masked(self, groups: list, *replies):
         masked = {}
-        for part in answered(replies):
+        for part in answered(replies, self._timeout):
             masked.update(part)
         return _split(self._secure.masked(masked), groups)
 
@@ -117,7 +118,7 @@ class Aggregator:
             raise RuntimeError(
                 f"aggregator is at round {self.state.round}; asked to apply round {round_}"
             )
-        batch, secure, members = self._secure.finish(_gather(replies))
+        batch, secure, members = self._secure.finish(_gather(replies, self._timeout))
         self._secure = None
         self.state, metrics = server_round(
             self.state, batch, self.scenario, self._reference(round_), secure["secagg_survivors"]
@@ -204,8 +205,9 @@ class Aggregator:
         return self._model(torch.as_tensor(x)).argmax(1).numpy()
 
 
-def _gather(replies) -> list:
-    return [item for part in answered(replies) for item in part]
+def _gather(replies, timeout: float) -> list:
+    """The workers' replies to a protocol stage; one that does not come in time is a dropout."""
+    return [item for part in answered(replies, timeout) for item in part]
 
 
 def _split(per_client: dict, groups: list):
