@@ -110,6 +110,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         histograms["federated_eval/client_accuracy"] = accuracies
     if s.privacy.mode == "local":
         row.update(ray.get(h.aggregator.account_local.remote(*_local_steps(trained))))
+    row.update(h.pool.take_faults())
     row["wall_seconds"] = time.perf_counter() - start
     return row, records, histograms, params_ref
 

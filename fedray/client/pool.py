@@ -119,6 +119,7 @@ class WorkerPool:
         self.live = list(range(plan.num_workers))  # indices of actors still worth calling
         self.max_retries = resources.max_retries
         self.ping_timeout = resources.startup_timeout
+        self.faults = {"workers_lost": 0}  # since `take_faults`
 
     def shares(self, cohort: np.ndarray, sizes: np.ndarray) -> dict[int, list[int]]:
         """Actor index -> the sorted client ids it handles this round."""
@@ -154,8 +155,14 @@ class WorkerPool:
             pending = pending_next
             if not pending:
                 break
+        self.faults["workers_lost"] += len(lost)
         self._drop_dead(lost)
         return done, sorted(c for share in pending.values() for c in share)
+
+    def take_faults(self) -> dict:
+        """Workers lost (their process or node died mid-call) since the last call; reset."""
+        out, self.faults = self.faults, dict.fromkeys(self.faults, 0)
+        return out
 
     def _drop_dead(self, suspects: set[int]) -> None:
         """Stop calling actors that are gone for good (restarts used up, node lost)."""

@@ -8,6 +8,7 @@ client ids, and returns one stacked `UpdateBatch` plus small per-client records.
 from __future__ import annotations
 
 import os
+import socket
 
 import numpy as np
 import ray
@@ -77,10 +78,13 @@ class Worker:
         return held if held is not None else self.federation.client(client_id)
 
     def info(self) -> dict:
-        """Where this worker runs: node, pid, GPU ids Ray assigned, torch device."""
+        """Where this worker runs: node (id, IP, host name), pid, GPU ids Ray assigned, torch
+        device."""
         ctx = ray.get_runtime_context()
         return {
             "node_id": ctx.get_node_id(),
+            "ip": ray.util.get_node_ip_address(),
+            "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
             "device": str(self.device),
