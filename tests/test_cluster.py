@@ -4,13 +4,15 @@ None of these can share the test session's Ray (`ray.init` in conftest): a proce
 one Ray only. So each cluster lives in processes of its own, and the tests talk to it the
 way a user does: `python -m tests.multinode_runs` builds a `ray.cluster_utils.Cluster` in a
 child process; `ray start --head` (tests/ray_head.py) serves `fedray run --address auto`
-and `ray job submit`. The single-node reference run uses the session's Ray as usual. Every
-cluster is stopped in its fixture's teardown, alone (no `ray stop`: that stops every Ray
-on the machine).
+and `ray job submit`, and its `--address auto` run is the single-node reference for the
+multi-node one. So the module runs the same whether or not the session's Ray has started.
+Every cluster is stopped in its fixture's teardown, alone (no `ray stop`: that stops every
+Ray on the machine).
 """
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +25,6 @@ import pytest
 import yaml
 from ray.job_submission import JobStatus, JobSubmissionClient
 
-import fedray
 from tests.multinode_runs import scenario
 from tests.ray_head import free_ports, head_env, kill_leftovers, private_temp_dir, ray_head
 
@@ -48,23 +49,14 @@ def _env(**extra: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def single(ray_cluster, tmp_path_factory) -> Path:
-    """The reference: the multi-node scenario on the session's single node (2 workers)."""
-    out = tmp_path_factory.mktemp("single") / "run"
-    fedray.run(scenario(out / "no-gate"), out=out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def multinode(tmp_path_factory) -> tuple[Path, dict]:
-    """Run tests/multinode_runs.py; return its output dir and which node is which."""
-    out = tmp_path_factory.mktemp("multinode")
-    temp_dir = private_temp_dir()  # RAY_TMPDIR: its sessions and address file stay apart
+def multinode() -> tuple[Path, dict]:
+    """Run tests/multinode_runs.py; return its run dir and which node is which."""
+    work = private_temp_dir()  # also RAY_TMPDIR: the Cluster's sessions and address file
     (port,) = free_ports(1)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.multinode_runs", str(out), str(port)],
+        [sys.executable, "-m", "tests.multinode_runs", str(work / "out"), str(port)],
         cwd=ROOT,
-        env=_env(RAY_TMPDIR=str(temp_dir)),
+        env=_env(RAY_TMPDIR=str(work)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -72,44 +64,13 @@ def multinode(tmp_path_factory) -> tuple[Path, dict]:
     )
     try:
         log, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, log[-5000:]
+        yield work / "out" / "run", json.loads((work / "out" / "cluster.json").read_text())
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        kill_leftovers(temp_dir)
-    assert proc.returncode == 0, log[-5000:]
-    return out, json.loads((out / "cluster.json").read_text())
-
-
-def test_workers_spread_over_the_nodes_and_summary_names_them(multinode):
-    out, nodes = multinode
-
-    placed = summary(out / "multi")["nodes"]
-
-    # node A (1 CPU, 1 GPU) holds one worker, node B (2 CPUs, 2 GPUs) two, the head none
-    expected = sorted([(nodes["a"], 1), (nodes["b"], 2)])
-    assert [(n["node_id"], n["workers"]) for n in placed] == expected
-    assert all(n["ip"] and n["hostname"] for n in placed)
-    assert summary(out / "multi")["num_workers"] == 3
-
-
-def test_multinode_run_has_the_bits_of_a_single_node_run(multinode, single):
-    out, _ = multinode
-
-    assert summary(out / "multi")["params_sha256"] == summary(single)["params_sha256"]
-    assert metrics(out / "multi")["test_accuracy"] == metrics(single)["test_accuracy"]
-    assert metrics(out / "multi")["workers_lost"] == [0, 0, 0]
-
-
-def test_node_lost_mid_round_is_survived_recorded_and_changes_no_bit(multinode, single):
-    out, nodes = multinode
-
-    m = metrics(out / "removed")
-
-    assert nodes["worker_was_waiting"]  # node A died while its worker was inside round 2
-    assert m["workers_lost"] == [0, 1, 0]
-    assert m["clients_failed"] == [0, 0, 0]  # A's clients were retried on another node
-    assert m["clients_trained"] == [6, 6, 6]
-    assert summary(out / "removed")["params_sha256"] == summary(single)["params_sha256"]
+        kill_leftovers(work)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +79,13 @@ def head():
         yield h
 
 
-def test_address_auto_joins_a_running_head(head, single, tmp_path):
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(scenario(tmp_path / "no-gate")))
-
+@pytest.fixture(scope="module")
+def single(head, tmp_path_factory) -> Path:
+    """`fedray run --address auto` on the head alone (2 CPUs, 2 GPUs: 2 workers): the
+    single-node reference for the multi-node run, whose scenario it runs."""
+    tmp = tmp_path_factory.mktemp("single")
+    path = tmp / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario(tmp / "no-gate")))
     done = subprocess.run(
         [
             sys.executable,
@@ -130,7 +94,7 @@ def test_address_auto_joins_a_running_head(head, single, tmp_path):
             "run",
             str(path),
             "--out",
-            str(tmp_path / "run"),
+            str(tmp / "run"),
             "--address",
             "auto",
         ],
@@ -140,11 +104,46 @@ def test_address_auto_joins_a_running_head(head, single, tmp_path):
         text=True,
         timeout=180,
     )
-
     assert done.returncode == 0, done.stderr[-5000:]
-    ran_on = {n["node_id"] for n in summary(tmp_path / "run")["nodes"]}
+    return tmp / "run"
+
+
+def test_address_auto_joins_a_running_head(head, single):
+    ran_on = {n["node_id"] for n in summary(single)["nodes"]}
+
     assert ran_on and ran_on <= head.node_ids()  # joined the head, not a private local Ray
-    assert summary(tmp_path / "run")["params_sha256"] == summary(single)["params_sha256"]
+    assert summary(single)["num_workers"] == 2
+
+
+def test_workers_spread_over_the_nodes_and_summary_names_them(multinode):
+    run, nodes = multinode
+
+    placed = summary(run)["nodes"]  # where the workers started
+
+    # node A (1 CPU, 1 GPU) holds one worker, node B (2 CPUs, 2 GPUs) two, the head none
+    expected = sorted([(nodes["a"], 1), (nodes["b"], 2)])
+    assert [(n["node_id"], n["workers"]) for n in placed] == expected
+    assert all(n["ip"] and n["hostname"] for n in placed)
+    assert summary(run)["num_workers"] == 3
+
+
+def test_node_lost_mid_round_is_survived_and_recorded(multinode):
+    run, nodes = multinode
+
+    m = metrics(run)
+
+    assert nodes["worker_was_waiting"]  # node A died while its worker was inside round 2
+    assert m["workers_lost"] == [0, 1, 0]
+    assert m["clients_failed"] == [0, 0, 0]  # A's clients were retried on another node
+    assert m["clients_trained"] == [6, 6, 6]
+
+
+def test_multinode_run_has_the_bits_of_a_single_node_run(multinode, single):
+    run, _ = multinode
+
+    # three workers on two nodes, one of them lost in round 2, against two on one node
+    assert summary(run)["params_sha256"] == summary(single)["params_sha256"]
+    assert metrics(run)["test_accuracy"] == metrics(single)["test_accuracy"]
 
 
 USER_MODEL = """
@@ -183,7 +182,7 @@ def job_dir(root: Path, out: Path) -> Path:
         "client": {"epochs": 1, "batch_size": 16, "lr": 0.1},
         "evaluation": {"federated_clients": 3},
         "output": {"dir": str(out)},
-        "resources": {"num_cpus": 1},
+        "resources": {"num_cpus": 1, "num_workers": 1},
     }
     (root / "scenario.yaml").write_text(yaml.safe_dump(s))
     return root
