@@ -1,7 +1,9 @@
 """The cluster-launcher files, checked by Ray's own launcher code (no cloud, no SSH).
 
 `ray up` fills a file's defaults in (`prepare_config`) and validates the result against
-Ray's schema (`validate_config`); these tests do the same steps. Ray's local (SSH)
+Ray's schema (`validate_config`); these tests do the same steps. (The errors are Ray's
+dependencies' jsonschema.ValidationError and click.ClickException: matched by message,
+as fedray does not depend on those packages itself.) Ray's local (SSH)
 provider refuses node types, hence two files: cluster.yaml (AWS: head, CPU and GPU worker
 types) and cluster-local.yaml (machines you already have).
 """
@@ -9,8 +11,6 @@ types) and cluster-local.yaml (machines you already have).
 import copy
 from pathlib import Path
 
-import click
-import jsonschema
 import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
@@ -74,7 +74,7 @@ def test_validation_catches_a_fractional_gpu_count():
     config = load("cluster.yaml")
     config["available_node_types"]["gpu_worker"]["resources"]["GPU"] = 0.5
 
-    with pytest.raises(jsonschema.ValidationError, match="0.5 is not of type 'integer'"):
+    with pytest.raises(Exception, match="0.5 is not of type 'integer'"):
         validate_config(prepare_config(config))
 
 
@@ -82,5 +82,5 @@ def test_local_provider_refuses_node_types():
     config = copy.deepcopy(load("cluster.yaml"))
     config["provider"] = load("cluster-local.yaml")["provider"]
 
-    with pytest.raises(click.ClickException, match="available_node_types is not supported"):
+    with pytest.raises(Exception, match="available_node_types is not supported"):
         prepare_config(config)
