@@ -323,14 +323,19 @@ def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes):
 
 
 def node_table(placement: list[dict]) -> list[dict]:
-    """Summarise `WorkerPool.info()`: one entry per node that held workers at start, with its
-    `node_id`, `ip`, `hostname` and how many `workers`, by node id."""
+    """Summarise `WorkerPool.info()`: one entry per node that held workers at start, by node
+    id, with its `node_id`, `ip`, `hostname`, how many `workers` and `workers_per_gpu` (GPU
+    ids are per node: the top-level count adds up nodes' GPUs of the same id)."""
     nodes: dict[str, dict] = {}
     for p in placement:
         node = nodes.setdefault(
-            p["node_id"], {"node_id": p["node_id"], "ip": p["ip"], "hostname": p["hostname"]}
+            p["node_id"],
+            {"node_id": p["node_id"], "ip": p["ip"], "hostname": p["hostname"], "workers": 0},
         )
-        node["workers"] = node.get("workers", 0) + 1
+        node["workers"] += 1
+        gpus = node.setdefault("workers_per_gpu", {})
+        for g in p["gpu_ids"]:
+            gpus[g] = gpus.get(g, 0) + 1
     return [nodes[k] for k in sorted(nodes)]
 
 

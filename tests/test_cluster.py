@@ -44,7 +44,9 @@ def metrics(run_dir: Path) -> dict:
 
 def _env(**extra: str) -> dict:
     """Workers, job drivers and plug-ins import this checkout's fedray and `tests`."""
-    path = os.pathsep.join([str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))])
+    path = os.pathsep.join(
+        [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    )
     return head_env(PYTHONPATH=path, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **extra)
 
 
@@ -124,6 +126,9 @@ def test_workers_spread_over_the_nodes_and_summary_names_them(multinode):
     expected = sorted([(nodes["a"], 1), (nodes["b"], 2)])
     assert [(n["node_id"], n["workers"]) for n in placed] == expected
     assert all(n["ip"] and n["hostname"] for n in placed)
+    assert [n["workers_per_gpu"] for n in placed if n["node_id"] == nodes["b"]] == [
+        {"0": 1, "1": 1}  # each of B's two workers holds one of B's GPUs
+    ]
     assert summary(run)["num_workers"] == 3
 
 
