@@ -40,10 +40,23 @@ class RunResult:
     summary: dict
 
 
+# Set by Ray's job supervisor for the driver of a `ray job submit` entrypoint, together
+# with RAY_ADDRESS (the job's cluster).
+_RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
 def _connect(address: str | None) -> bool:
-    """Join `address`, or start an embedded local Ray; return True when this call connected."""
+    """Join `address`, or start an embedded local Ray; return True when this call connected.
+
+    Inside a Ray job, join the job's cluster and add no runtime env: the job's own (its
+    `working_dir`, unpacked on every node and put on the workers' path and as their working
+    directory) already reaches every actor, where this driver's directory would not exist.
+    """
     if ray.is_initialized():
         return False
+    if _RAY_JOB_ENV in os.environ:
+        ray.init(address=address or "auto", logging_level=logging.WARNING)
+        return True
     # Workers import user plugins (`module:attr`) from the driver's working directory too.
     path = os.pathsep.join(
         [os.getcwd(), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
@@ -223,6 +236,23 @@ def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes, out_di
     return pool, aggregator, store, placement, time.perf_counter() - started
 
 
+def node_table(placement: list[dict]) -> list[dict]:
+    """Summarise `WorkerPool.info()`: one entry per node that held workers at start, by node
+    id, with its `node_id`, `ip`, `hostname`, how many `workers` and `workers_per_gpu` (GPU
+    ids are per node: the top-level count adds up nodes' GPUs of the same id)."""
+    nodes: dict[str, dict] = {}
+    for p in placement:
+        node = nodes.setdefault(
+            p["node_id"],
+            {"node_id": p["node_id"], "ip": p["ip"], "hostname": p["hostname"], "workers": 0},
+        )
+        node["workers"] += 1
+        gpus = node.setdefault("workers_per_gpu", {})
+        for g in p["gpu_ids"]:
+            gpus[g] = gpus.get(g, 0) + 1
+    return [nodes[k] for k in sorted(nodes)]
+
+
 def _stop(pool: WorkerPool, aggregator, store=None) -> None:
     pool.shutdown()
     for actor in (aggregator, store):
@@ -285,7 +315,7 @@ def _execute(
         "vectorize_reason": next(
             (p["vectorize_reason"] for p in placement if not p.get("vectorized")), ""
         ),
-        "nodes": len({p["node_id"] for p in placement}),
+        "nodes": node_table(placement),
         "workers_per_gpu": {g: sum(g in p["gpu_ids"] for p in placement) for g in gpu_ids},
         "seed": scenario.seed,
         "dataset": scenario.data.dataset,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 import numpy as np
 import ray
@@ -90,10 +91,13 @@ class Worker:
         return held if held is not None else self.federation.client(client_id)
 
     def info(self) -> dict:
-        """Where this worker runs: node, pid, GPU ids Ray assigned, torch device."""
+        """Where this worker runs: node (id, IP, host name), pid, GPU ids Ray assigned, torch
+        device."""
         ctx = ray.get_runtime_context()
         return {
             "node_id": ctx.get_node_id(),
+            "ip": ray.util.get_node_ip_address(),
+            "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
             "device": str(self.device),
