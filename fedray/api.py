@@ -5,20 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fedray import calls, checkpoint
+from fedray.actors import WarmActors, node_table, start, stop
 from fedray.attacks import runtime
 from fedray.baseline import centralized_curve
 from fedray.client.plan import client_plan
-from fedray.client.pool import PoolPlan, WorkerPool, check_free, plan_pool
+from fedray.client.pool import PoolPlan, check_free, plan_pool
 from fedray.data import GENERATED
 from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
@@ -26,9 +25,6 @@ from fedray.output import RunOutput, fresh_dir
 from fedray.prepare import Prepared, prepare
 from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
-from fedray.scenario.convert import to_plain
-from fedray.server.aggregator import Aggregator
-from fedray.server.client_state import ClientStateStore
 from fedray.server.state import ServerState
 
 
@@ -81,6 +77,7 @@ def run(
     address: str | None = None,
     resume: str | os.PathLike | None = None,
     progress: bool | None = None,
+    warm: WarmActors | None = None,
 ) -> RunResult:
     """Run a scenario end to end and return its history and final parameters.
 
@@ -93,12 +90,14 @@ def run(
         address: a Ray cluster address (`auto`, `ray://host:10001`); default: embedded local Ray.
         resume: a run directory to continue from its last checkpoint.
         progress: show a progress bar; default: only when stderr is a terminal.
+        warm: actors kept between runs (`fedray.actors.WarmActors`, as `fedray stress` does):
+            this run takes a matching pool from it and leaves its own there for the next.
     """
     scenario, out_dir, resume_state = _resolve(scenario, overrides, out, resume)
     prepared = prepare(scenario)
     started = _connect(address)
     try:
-        return _execute(scenario, prepared, out_dir, resume_state, progress)
+        return _execute(scenario, prepared, out_dir, resume_state, progress, warm)
     finally:
         if started:
             ray.shutdown()
@@ -166,16 +165,20 @@ def _choose_out(scenario: Scenario, out) -> Path:
     return fresh_dir(Path("runs") / scenario.name)
 
 
-class StartupError(RuntimeError):
-    """The actors could not start: the cluster is full, or a worker failed to build."""
-
-
-def _plan(scenario: Scenario, patience: float = 30.0) -> PoolPlan:
+def _plan(scenario: Scenario, warm: WarmActors | None = None, patience: float = 30.0) -> PoolPlan:
     """Size the pool; wait up to `patience` seconds for resources that are still being
-    released (a previous run's actors, just killed) before saying the cluster is busy."""
+    released (a previous run's actors, just killed) before saying the cluster is busy.
+
+    A warm pool of this shape is taken over as it is; warm pools of other shapes are
+    stopped first, since they hold resources this one may need.
+    """
     fed = scenario.federation
     try:
         plan = plan_pool(scenario.resources, fed.population, fed.clients_per_round, ray.nodes())
+        if warm is not None:
+            if warm.holds(plan, scenario.resources):
+                return plan
+            warm.close()
         deadline = time.monotonic() + patience
         while True:
             try:
@@ -189,92 +192,22 @@ def _plan(scenario: Scenario, patience: float = 30.0) -> PoolPlan:
         raise ScenarioError([f"resources: {exc}"], scenario.name) from None
 
 
-def _start_store(out_dir: Path, state: ServerState):
-    """The client state store actor, on this (the driver's) node: its files live under the
-    run's directory, so that checkpoints can link them. Resumes from the checkpoint's copy."""
-    saved = checkpoint.clients_dir(out_dir, state.round)
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    return (
-        ray.remote(ClientStateStore)
-        .options(num_cpus=0, scheduling_strategy=here)
-        .remote(
-            len(state.params),
-            str((out_dir / "client_state").resolve()),
-            checkpoint=str(saved.resolve()) if state.round and saved.exists() else None,
-            snapshot=state.client_states,  # checkpoints written before the on-disk store
-        )
-    )
-
-
-def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes, out_dir: Path):
-    """Start the workers and the Aggregator and wait until each has built its model and data.
-
-    Returns (pool, aggregator, client state store or None, placement, seconds). On failure
-    nothing is left running.
-    """
-    plain = to_plain(scenario)
-    started = time.perf_counter()
-    pool = WorkerPool(plain, plan, scenario.resources)
-    store = None
-    if client_plan(scenario, sizes).control_variates:
-        store = _start_store(out_dir, state)
-    server_state = replace(state, client_states=None)  # those live in the store
-    aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, server_state, store)
-    timeout = scenario.resources.startup_timeout
-    try:
-        placement = pool.info(timeout=timeout)
-        ray.get(aggregator.params.remote(), timeout=timeout)
-    except GetTimeoutError:
-        _stop(pool, aggregator, store)
-        raise StartupError(
-            f"the workers did not start within resources.startup_timeout={timeout:g} s; the cluster "
-            f"has {ray.available_resources()} free: another job may hold the resources"
-        ) from None
-    except RayActorError as exc:
-        _stop(pool, aggregator, store)
-        raise StartupError(f"a worker or the aggregator failed to start: {exc}") from None
-    return pool, aggregator, store, placement, time.perf_counter() - started
-
-
-def node_table(placement: list[dict]) -> list[dict]:
-    """Summarise `WorkerPool.info()`: one entry per node that held workers at start, by node
-    id, with its `node_id`, `ip`, `hostname`, how many `workers` and `workers_per_gpu` (GPU
-    ids are per node: the top-level count adds up nodes' GPUs of the same id)."""
-    nodes: dict[str, dict] = {}
-    for p in placement:
-        node = nodes.setdefault(
-            p["node_id"],
-            {"node_id": p["node_id"], "ip": p["ip"], "hostname": p["hostname"], "workers": 0},
-        )
-        node["workers"] += 1
-        gpus = node.setdefault("workers_per_gpu", {})
-        for g in p["gpu_ids"]:
-            gpus[g] = gpus.get(g, 0) + 1
-    return [nodes[k] for k in sorted(nodes)]
-
-
-def _stop(pool: WorkerPool, aggregator, store=None) -> None:
-    pool.shutdown()
-    for actor in (aggregator, store):
-        if actor is not None:
-            ray.kill(actor)
-
-
 def _execute(
     scenario: Scenario,
     prepared: Prepared,
     out_dir: Path,
     resume_state: ServerState | None,
     progress,
+    warm: WarmActors | None = None,
 ) -> RunResult:
-    plan = _plan(scenario)
+    plan = _plan(scenario, warm)
     resuming = resume_state is not None
     state = (
         resume_state if resuming and resume_state.round else ServerState(0, prepared.initial_params)
     )
     sizes = prepared.federation.sizes
-    pool, aggregator, store, placement, startup_seconds = _start(
-        scenario, plan, state, sizes, out_dir
+    pool, aggregator, store, placement, startup_seconds = start(
+        scenario, plan, state, sizes, out_dir, warm
     )
     output = bar = None
     try:
@@ -299,11 +232,13 @@ def _execute(
     finally:
         if bar is not None:
             bar.close()
-        _stop(pool, aggregator, store)
+        stop(pool, aggregator, store, warm=warm, plan=plan, resources=scenario.resources)
         if output is not None:
             output.close()
     if scenario.evaluation.centralized_baseline:  # after the pool is gone, so it finds a free CPU
-        task = ray.remote(centralized_curve).options(num_cpus=scenario.resources.num_cpus)
+        # Warm workers keep their CPUs between runs, idle: the baseline then asks for none.
+        cpus = 0 if warm is not None else scenario.resources.num_cpus
+        task = ray.remote(centralized_curve).options(num_cpus=cpus)
         output.add_baseline(ray.get(task.remote(scenario, prepared.initial_params)))
     gpu_ids = sorted({g for p in placement for g in p["gpu_ids"]})
     extra = {

@@ -134,6 +134,7 @@ def run_matrix(
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from fedray.actors import WarmActors
     from fedray.progress import Progress
 
     cells, seed_list = check_matrix(
@@ -145,16 +146,21 @@ def run_matrix(
     ]
     total = len(cells) * len(seed_list)
     bar = Progress(total, total - len(todo), enabled=progress, unit="run")
+    # One run at a time: each takes over the previous run's actors when its pool has the
+    # same shape, instead of paying for new processes. Parallel runs start their own.
+    warm = WarmActors() if parallel == 1 else None
     try:
         with ThreadPoolExecutor(max_workers=parallel) as pool:  # Ray's driver API is thread-safe
             for summary in pool.map(
-                lambda job: _run_one(scenario_path, overrides, out, *job), todo
+                lambda job: _run_one(scenario_path, overrides, out, *job, warm=warm), todo
             ):
                 bar.update(
                     {"round": summary["rounds"], "test_accuracy": summary["final_test_accuracy"]}
                 )
     finally:
         bar.close()
+        if warm is not None:
+            warm.close()
     runs = collect(out, cells, seed_list)
     table = summarize(runs, [p for p, _ in axes])
     write_outputs(out, runs, table, [p for p, _ in axes])
@@ -198,7 +204,7 @@ def _check_parallel(base, parallel: int) -> None:
         )
 
 
-def _run_one(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> dict:
+def _run_one(scenario_path, overrides, out: Path, cell: Cell, seed: int, warm=None) -> dict:
     import shutil
 
     import fedray
@@ -207,7 +213,7 @@ def _run_one(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> dict
     if run_dir.exists():  # an interrupted run: start it again from scratch
         shutil.rmtree(run_dir)
     result = fedray.run(
-        scenario_path, [*overrides, *_sets(cell, seed)], out=run_dir, progress=False
+        scenario_path, [*overrides, *_sets(cell, seed)], out=run_dir, progress=False, warm=warm
     )
     return result.summary
 

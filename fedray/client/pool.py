@@ -135,19 +135,34 @@ class WorkerPool:
             num_gpus=resources.num_gpus,
             max_restarts=resources.max_retries,
         )
-        silo = plan.mode == "cross-silo"
-        self.actors = [
-            actor.remote(scenario_plain, [w] if silo else None) for w in range(plan.num_workers)
-        ]
-        self.live = list(range(plan.num_workers))  # indices of actors still worth calling
+        self.actors = [actor.remote(scenario_plain, self._own(w)) for w in range(plan.num_workers)]
+        # Ray restarts a lost actor with the arguments it was created with: a pool reused for
+        # another scenario must re-initialise those (see `_drop_dead`).
+        self.created_with = scenario_plain
+        self._configure(scenario_plain)
+        self.max_retries = resources.max_retries
+        self.ping_timeout = resources.startup_timeout
+        self.call_timeout = resources.call_timeout
+
+    def _own(self, w: int) -> list[int] | None:
+        """Cross-silo: worker w holds client w for the whole run."""
+        return [w] if self.plan.mode == "cross-silo" else None
+
+    def _configure(self, scenario_plain: dict) -> None:
+        self.scenario_plain = scenario_plain
+        self.live = list(range(len(self.actors)))  # indices of actors still worth calling
         # Vectorised workers train blocks of the cohort: a share must be whole blocks.
         client = scenario_plain.get("client", {})
         vectorize = client.get("vectorize", "auto") != "off"
         self.block_size = int(client.get("block_size", 64)) if vectorize else 0
-        self.max_retries = resources.max_retries
-        self.ping_timeout = resources.startup_timeout
-        self.call_timeout = resources.call_timeout
         self.faults = {"workers_lost": 0, "workers_timed_out": 0}  # since `take_faults`
+
+    def reuse(self, scenario_plain: dict) -> None:
+        """Re-initialise every worker in place for another run's scenario (same resources);
+        `info` then waits for them."""
+        for w, actor in enumerate(self.actors):
+            actor.reset.remote(scenario_plain, self._own(w))
+        self._configure(scenario_plain)
 
     def shares(self, cohort: np.ndarray, sizes: np.ndarray) -> dict[int, list[int]]:
         """Actor index -> the sorted client ids it handles this round."""
@@ -218,6 +233,9 @@ class WorkerPool:
         for w in sorted(suspects):
             try:
                 ray.get(self.actors[w].info.remote(), timeout=self.ping_timeout)
+                if self.scenario_plain is not self.created_with:  # restarted with old args
+                    call = self.actors[w].reset.remote(self.scenario_plain, self._own(w))
+                    ray.get(call, timeout=self.ping_timeout)
             except (*WORKER_LOST, ray.exceptions.GetTimeoutError):
                 self.live.remove(w)
         if not self.live:

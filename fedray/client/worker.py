@@ -68,6 +68,10 @@ class Worker:
         # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
         self._held = {c: self.federation.client(c) for c in (own_clients or [])}
 
+    def reset(self, scenario: dict, own_clients: list[int] | None = None) -> None:
+        """Become a fresh worker for another run's scenario, in this warm process."""
+        self.__init__(scenario, own_clients)
+
     def _warm_up(self) -> None:
         """Take one optimizer step on a throwaway copy of the model.
 

@@ -46,6 +46,10 @@ class Aggregator:
         self._audit_data = None  # privacy audits' member sample and local z, built on first use
         self._timeout = self.scenario.resources.call_timeout
 
+    def reset(self, scenario: dict, state: ServerState, store=None) -> None:
+        """Become a fresh Aggregator for another run, in this warm process."""
+        self.__init__(scenario, state, store)
+
     def _root_set(self) -> ClientData:
         """FLTrust's clean root set: `defense.root_size` examples drawn once from the pooled
         training data (Cao et al. 2021 assume the server collects such a small set)."""
