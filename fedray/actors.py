@@ -96,7 +96,12 @@ def start(
         ready = aggregator.reset.remote(plain, server_state, store)
     else:
         pool = WorkerPool(plain, plan, scenario.resources)
-        aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, server_state, store)
+        # The server lives beside the driver: a worker node may be lost mid-run, this one not.
+        aggregator = (
+            ray.remote(Aggregator)
+            .options(num_cpus=0, scheduling_strategy=_here())
+            .remote(plain, server_state, store)
+        )
         ready = aggregator.params.remote()
     timeout = scenario.resources.startup_timeout
     try:
@@ -118,10 +123,9 @@ def _start_store(out_dir: Path, state: ServerState):
     """The client state store actor, on this (the driver's) node: its files live under the
     run's directory, so that checkpoints can link them. Resumes from the checkpoint's copy."""
     saved = checkpoint.clients_dir(out_dir, state.round)
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     return (
         ray.remote(ClientStateStore)
-        .options(num_cpus=0, scheduling_strategy=here)
+        .options(num_cpus=0, scheduling_strategy=_here())
         .remote(
             len(state.params),
             str((out_dir / "client_state").resolve()),
@@ -129,6 +133,11 @@ def _start_store(out_dir: Path, state: ServerState):
             snapshot=state.client_states,  # checkpoints written before the on-disk store
         )
     )
+
+
+def _here() -> NodeAffinitySchedulingStrategy:
+    """Schedule on the driver's node."""
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def stop(pool: WorkerPool, aggregator, store=None, *, warm=None, plan=None, resources=None):
