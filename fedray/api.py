@@ -15,6 +15,7 @@ import pyarrow as pa
 import ray
 import torch
 from ray.exceptions import GetTimeoutError, RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fedray import checkpoint, seeding
 from fedray.attacks import runtime
@@ -301,11 +302,15 @@ def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes):
     if client_plan(scenario, sizes).control_variates:
         store = (
             ray.remote(ClientStateStore)
-            .options(num_cpus=0)
+            .options(num_cpus=0, scheduling_strategy=_on_driver_node())
             .remote(len(state.params), state.client_states)
         )
     server_state = replace(state, client_states=None)  # those live in the store
-    aggregator = ray.remote(Aggregator).options(num_cpus=0).remote(plain, server_state, store)
+    aggregator = (
+        ray.remote(Aggregator)
+        .options(num_cpus=0, scheduling_strategy=_on_driver_node())
+        .remote(plain, server_state, store)
+    )
     timeout = scenario.resources.startup_timeout
     try:
         placement = pool.info(timeout=timeout)
@@ -320,6 +325,13 @@ def _start(scenario: Scenario, plan: PoolPlan, state: ServerState, sizes):
         _stop(pool, aggregator, store)
         raise StartupError(f"a worker or the aggregator failed to start: {exc}") from None
     return pool, aggregator, store, placement, time.perf_counter() - started
+
+
+def _on_driver_node() -> NodeAffinitySchedulingStrategy:
+    """Place an actor on the driver's node. The Aggregator and the client state store hold the
+    run's state and are not restarted: there they share the driver's fate, not that of a
+    worker node that may be preempted (a zero-CPU actor could otherwise land on any node)."""
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
 
 
 def node_table(placement: list[dict]) -> list[dict]:
