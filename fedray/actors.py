@@ -136,7 +136,10 @@ def _start_store(out_dir: Path, state: ServerState):
 
 
 def _here() -> NodeAffinitySchedulingStrategy:
-    """Schedule on the driver's node."""
+    """Place an actor on the driver's node. The Aggregator and the client state store hold the
+    run's state and are not restarted: there they share the driver's fate, not that of a
+    worker node that may be preempted (a zero-CPU actor could otherwise land on any node).
+    Not `soft`: Ray then spreads them anyway. The driver's node always fits a zero-CPU actor."""
     return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 

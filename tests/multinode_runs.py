@@ -49,6 +49,11 @@ def lose_node(cluster: Cluster, node, gate: Path, log: dict) -> None:
         while not marker.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         log["worker_was_waiting"] = marker.exists()
+        log["aggregator_nodes"] = [
+            actor["Address"]["NodeID"]
+            for actor in cluster.global_state.actor_table(None, None, "ALIVE").values()
+            if actor["ActorClassName"] == "Aggregator"
+        ]
         cluster.remove_node(node, allow_graceful=False)
         log["replacement"] = cluster.add_node(**NODE_A).node_id
     finally:

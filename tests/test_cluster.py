@@ -138,6 +138,7 @@ def test_node_lost_mid_round_is_survived_and_recorded(multinode):
     m = metrics(run)
 
     assert nodes["worker_was_waiting"]  # node A died while its worker was inside round 2
+    assert nodes["aggregator_nodes"] == [nodes["head"]]  # the run's state stays with the driver
     assert m["workers_lost"] == [0, 1, 0]
     assert m["clients_failed"] == [0, 0, 0]  # A's clients were retried on another node
     assert m["clients_trained"] == [6, 6, 6]
