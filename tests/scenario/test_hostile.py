@@ -511,3 +511,14 @@ def test_a_large_cohort_skips_the_defense_trial():
     )
 
     assert scenario.defense.type == "krum"  # Krum's n^2 distances were never computed
+
+
+def test_a_user_model_that_raises_anything_is_one_problem(tmp_path, monkeypatch):
+    (tmp_path / "hostile_model.py").write_text(
+        "def build(shape, classes):\n    raise KeyError('x')\n"
+    )
+    monkeypatch.syspath_prepend(tmp_path)
+
+    (line,) = problems_of({"model": {"type": "hostile_model:build"}})
+
+    assert line == "model.type: KeyError: 'x'"
