@@ -522,3 +522,9 @@ def test_a_user_model_that_raises_anything_is_one_problem(tmp_path, monkeypatch)
     (line,) = problems_of({"model": {"type": "hostile_model:build"}})
 
     assert line == "model.type: KeyError: 'x'"
+
+
+def test_an_mlp_too_large_to_allocate_is_refused_before_torch_builds_it():
+    (line,) = problems_of(QUICKSTART, ["model.hidden=[100000, 100000]"])
+
+    assert line.startswith("model.type: an mlp with hidden [100000, 100000] on 64 inputs has")
