@@ -274,7 +274,7 @@ def test_cli_validate_exits_2_naming_the_file_and_column(tmp_path):
 # Any table, any column choice: a DataError or a dataset, never another exception ----------
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("FEDRAY_FUZZ", "60")),
+    max_examples=int(os.environ.get("FEDRAY_FUZZ", "200")),
     deadline=None,
     derandomize="FEDRAY_FUZZ" not in os.environ,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

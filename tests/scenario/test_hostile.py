@@ -43,7 +43,7 @@ UNEXPECTED = re.compile(r"^data: [A-Z]\w*: ")
 
 # Derandomized so CI sees the same cases every run; FEDRAY_FUZZ=N explores N cases a test.
 FUZZ = settings(
-    max_examples=int(os.environ.get("FEDRAY_FUZZ", "60")),
+    max_examples=int(os.environ.get("FEDRAY_FUZZ", "400")),
     deadline=None,
     derandomize="FEDRAY_FUZZ" not in os.environ,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -235,29 +235,32 @@ override_texts = st.one_of(
 
 
 @st.composite
-def broken_yaml(draw) -> str:
-    """A shipped scenario's text with a slice replaced by arbitrary text, or cut short."""
-    text = TEXT[draw(st.sampled_from(sorted(TEXT)))]
-    start = draw(st.integers(0, len(text)))
-    stop = draw(st.integers(start, min(len(text), start + 40)))
+def broken_yaml(draw) -> bytes:
+    """A shipped scenario's bytes with a slice replaced by arbitrary text or bytes, or cut."""
+    data = TEXT[draw(st.sampled_from(sorted(TEXT)))].encode()
+    start = draw(st.integers(0, len(data)))
+    stop = draw(st.integers(start, min(len(data), start + 40)))
     insert = draw(
         st.one_of(
-            st.text(max_size=20),
+            st.text(max_size=20).map(str.encode),
+            st.binary(max_size=6),
             st.sampled_from(
                 [
-                    "\t",
-                    ": :",
-                    "- [",
-                    "{",
-                    "&a *a",
-                    "!!python/object:os.system",
-                    "\ufeff",
-                    "%YAML 9.9\n---\n",
+                    b"\t",
+                    b": :",
+                    b"- [",
+                    b"{",
+                    b"&a *a",
+                    b"!!python/object:os.system",
+                    b"\xef\xbb\xbf",  # a byte-order mark
+                    b"%YAML 9.9\n---\n",
+                    b"[" * 2000,
+                    b"\nrounds: 1\n",  # a duplicate key
                 ]
             ),
         )
     )
-    return text[:start] + insert + text[stop:]
+    return data[:start] + insert + data[stop:]
 
 
 def outcome(source, overrides=()) -> str:
@@ -306,7 +309,7 @@ def test_hostile_overrides_load_or_refuse(name, overrides):
 @given(broken_yaml())
 def test_broken_yaml_files_load_or_refuse(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("fuzz") / "broken.yaml"
-    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    path.write_bytes(text)
     outcome(path)
 
 
