@@ -250,6 +250,7 @@ def test_a_split_with_nothing_left_names_the_test_fraction(tmp_path):
     assert line.startswith("data.test_fraction: 0.2 of 1 examples leaves no usable split")
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch
 def test_cli_validate_exits_2_naming_the_file_and_column(tmp_path):
     path = write(tmp_path / "t.parquet", b=["x"] * ROWS)
     yaml_path = tmp_path / "s.yaml"

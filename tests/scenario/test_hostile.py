@@ -43,7 +43,7 @@ UNEXPECTED = re.compile(r"^data: [A-Z]\w*: ")
 
 # Derandomized so CI sees the same cases every run; FEDRAY_FUZZ=N explores N cases a test.
 FUZZ = settings(
-    max_examples=int(os.environ.get("FEDRAY_FUZZ", "400")),
+    max_examples=int(os.environ.get("FEDRAY_FUZZ", "200")),
     deadline=None,
     derandomize="FEDRAY_FUZZ" not in os.environ,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -472,6 +472,7 @@ def test_resume_with_a_malformed_set_exits_2(monkeypatch, tmp_path, capsys):
         (b"rounds: 3\n", ["stress", "S", "--grid"], "argument --grid: expected one argument"),
     ],
 )
+@pytest.mark.slow  # a fresh interpreter imports torch: seconds each
 def test_cli_subprocess_exits_2_without_a_traceback(tmp_path, content, argv, expected):
     path = tmp_path / "s.yaml"
     path.write_bytes(content)
