@@ -31,6 +31,7 @@ from fedray.scenario.convert import to_plain
 from fedray.scenario.load import read_yaml
 from fedray.scenario.schema import ATTACKS
 from fedray.strategies import STRATEGIES
+from fedray.stress import parse_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -532,3 +533,21 @@ def test_an_mlp_too_large_to_allocate_is_refused_before_torch_builds_it():
     (line,) = problems_of(QUICKSTART, ["model.hidden=[100000, 100000]"])
 
     assert line.startswith("model.type: an mlp with hidden [100000, 100000] on 64 inputs has")
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("rounds=[1", "a value is not valid YAML (line 1, column 3: expected ',' or ']'"),
+        ("rounds=a\0b", "a value is not valid YAML (character 2: special characters are not"),
+        ("rounds=" + "[" * 3000, "a value is not valid YAML (lists or mappings nested too deeply)"),
+        ("defense={type: krum, type: median}", "(line 1, column 14: duplicate key 'type')"),
+    ],
+)
+def test_grid_values_that_are_not_yaml_are_one_problem(spec, expected):
+    # Each once raised AttributeError: the error had no `problem` to quote.
+    with pytest.raises(ScenarioError) as info:
+        parse_grid([spec])
+
+    (line,) = info.value.problems
+    assert expected in line and len(line) < 200
