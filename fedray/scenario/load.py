@@ -133,6 +133,9 @@ def apply_overrides(
                 problems.add("--set", str(exc))
         items = parsed
     for path, value in items:
+        if not isinstance(path, str):  # overrides={1: 2} from Python
+            problems.add("--set", "not a dotted path", path, "a string such as 'client.lr'")
+            continue
         node, keys = out, path.split(".")
         for depth, key in enumerate(keys[:-1]):
             if node.get(key) is None:  # absent, or written as an empty section (`client:`)

@@ -306,6 +306,15 @@ def test_hostile_overrides_load_or_refuse(name, overrides):
     outcome(ROOT / "scenarios" / f"{name}.yaml", overrides)
 
 
+@FUZZ
+@given(
+    st.sampled_from(sorted(RAW)),
+    st.dictionaries(st.one_of(paths, st.sampled_from(PATHS), st.integers()), typed | values),
+)
+def test_hostile_override_mappings_load_or_refuse(name, overrides):
+    outcome(RAW[name], overrides)
+
+
 @settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
 @given(broken_yaml())
 def test_broken_yaml_files_load_or_refuse(tmp_path_factory, text):
@@ -551,3 +560,12 @@ def test_grid_values_that_are_not_yaml_are_one_problem(spec, expected):
 
     (line,) = info.value.problems
     assert expected in line and len(line) < 200
+
+
+def test_an_override_path_that_is_not_a_string_is_a_problem():
+    problems = problems_of({}, {1: 2, None: 3})
+
+    assert problems == [
+        "--set: not a dotted path (got 1; expected a string such as 'client.lr')",
+        "--set: not a dotted path (got None; expected a string such as 'client.lr')",
+    ]
