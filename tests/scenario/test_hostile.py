@@ -569,3 +569,16 @@ def test_an_override_path_that_is_not_a_string_is_a_problem():
         "--set: not a dotted path (got 1; expected a string such as 'client.lr')",
         "--set: not a dotted path (got None; expected a string such as 'client.lr')",
     ]
+
+
+@pytest.mark.parametrize("change", ["data.mean_log=1000.0", "data.sigma_log=1000.0"])
+def test_synthetic_sizes_that_overflow_are_capped_not_a_crash(change):
+    # lognormal(1000, .) is inf; int(inf) raised OverflowError when sizes were asked for.
+    scenario = load_scenario(
+        ROOT / "scenarios" / "fedprox_synthetic.yaml",
+        [change, "client.proximal_mu=0", "secure_aggregation.protocol=secagg"],
+    )
+
+    prepared = prepare(scenario)
+
+    assert (prepared.federation.sizes([0, 1, 2]) <= scenario.data.params.max_samples).all()
