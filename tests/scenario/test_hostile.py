@@ -198,10 +198,26 @@ def _delete(raw: dict, path: str) -> None:
     node.pop(keys[-1], None)
 
 
+# Capabilities turned on, so that the checks behind them see the mutated values too.
+SWITCHES = [
+    {"secure_aggregation.protocol": "secagg", "client.proximal_mu": 0.0},
+    {"secure_aggregation.protocol": "secagg_plus", "secure_aggregation.buckets": 2},
+    {"privacy.mode": "local", "privacy.target_epsilon": 1.0, "strategy.name": "fedavg"},
+    {"privacy.mode": "central", "privacy.noise_multiplier": 1.0},
+    {"privacy.mode": "central", "privacy.target_epsilon": 1.0, "privacy.adaptive_clipping": {}},
+    {"attack.type": "backdoor", "attack.fraction": 0.1},
+    {"attack.type": "label_flip", "attack.count": 2, "attack.fraction": 0.0},
+    {"defense.type": "krum", "defense.f": 1},
+]
+
+
 @st.composite
 def mutated(draw) -> tuple[object, list[str]]:
     """A shipped scenario as a dict with a few keys set or deleted, plus `--set` strings."""
     raw = yaml.safe_load(TEXT[draw(st.sampled_from(sorted(TEXT)))])
+    for switch in draw(st.lists(st.sampled_from(SWITCHES), max_size=2)):
+        for path, value in switch.items():
+            _set(raw, path, value)
     if draw(st.booleans()):  # switch a section to another registered name
         section = draw(st.sampled_from(sorted(TAGGED)))
         name = draw(st.sampled_from(sorted(TAGGED[section])))
