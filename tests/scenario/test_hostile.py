@@ -598,3 +598,14 @@ def test_synthetic_sizes_that_overflow_are_capped_not_a_crash(change):
     prepared = prepare(scenario)
 
     assert (prepared.federation.sizes([0, 1, 2]) <= scenario.data.params.max_samples).all()
+
+
+@pytest.mark.parametrize("out", ["a_file", "a_file/run"])
+def test_run_into_a_file_exits_2_before_ray_starts(monkeypatch, tmp_path, capsys, out):
+    monkeypatch.setattr("fedray.api._connect", _no_ray)
+    (tmp_path / "a_file").write_text("")
+
+    code = main(["run", str(QUICKSTART), "--out", str(tmp_path / out)])
+
+    assert code == 2
+    assert "a_file is a file, not a directory" in capsys.readouterr().err
