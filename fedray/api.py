@@ -161,8 +161,31 @@ def _choose_out(scenario: Scenario, out) -> Path:
                 ],
                 scenario.name,
             )
+        _check_writable(path, scenario.name)
         return path
-    return fresh_dir(Path("runs") / scenario.name)
+    path = fresh_dir(Path("runs") / scenario.name)
+    _check_writable(path, scenario.name)
+    return path
+
+
+def _check_writable(path: Path, name: str) -> None:
+    """Refuse, before Ray starts, an output directory that cannot be created or written."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = f"{existing} is a file, not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    else:
+        return
+    raise ScenarioError(
+        [
+            f"output.dir: cannot write the run to {path}: {problem} (got {str(path)!r}; "
+            "expected a directory path that can be created and written, e.g. --out runs/x)"
+        ],
+        name,
+    )
 
 
 def _plan(scenario: Scenario, warm: WarmActors | None = None, patience: float = 30.0) -> PoolPlan:

@@ -28,6 +28,9 @@ class CNNParams:
     hidden: int = field(default=64, metadata={"min": 1})
 
 
+MAX_PARAMS = 2**30  # 4 GiB of float32: more is a typo, not a federated model
+
+
 def logreg(input_shape: tuple[int, ...], num_classes: int, params: NoParams) -> nn.Module:
     """Multinomial logistic regression: one linear layer on the flattened input."""
     return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
@@ -35,8 +38,15 @@ def logreg(input_shape: tuple[int, ...], num_classes: int, params: NoParams) -> 
 
 def mlp(input_shape: tuple[int, ...], num_classes: int, params: MLPParams) -> nn.Module:
     """Fully connected ReLU network with `params.hidden` units per hidden layer."""
+    widths = [math.prod(input_shape), *params.hidden, num_classes]
+    size = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
+    if size > MAX_PARAMS:  # refused before torch allocates (and initialises) it
+        raise ValueError(
+            f"an mlp with hidden {list(params.hidden)} on {widths[0]} inputs has {size:,} "
+            f"parameters (got {size:,}; expected at most {MAX_PARAMS:,}): lower model.hidden"
+        )
     layers: list[nn.Module] = [nn.Flatten()]
-    width = math.prod(input_shape)
+    width = widths[0]
     for units in params.hidden:
         layers += [nn.Linear(width, units), nn.ReLU()]
         width = units

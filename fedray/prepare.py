@@ -60,6 +60,8 @@ def prepare(scenario: Scenario) -> Prepared:
             )
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ScenarioError([f"model.type: {exc}"], scenario.name) from None
+    except Exception as exc:  # a user model's own bug: one line, not a traceback
+        raise ScenarioError([f"model.type: {type(exc).__name__}: {exc}"], scenario.name) from None
     try:
         runtime.check(scenario, federation.num_classes, federation.input_shape)
     except ValueError as exc:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from fedray.scenario import ScenarioError, load_scenario
-from fedray.scenario.load import parse_yaml
+from fedray.scenario.load import parse_yaml, yaml_problem
 
 # Figures carried from each run's summary / last round into the tables, when present.
 FIGURES = (
@@ -84,7 +84,8 @@ def parse_grid(specs: list[str]) -> list[tuple[str, list]]:
             axes.append((path.strip(), [parse_yaml(v) for v in split_values(values)]))
         except yaml.YAMLError as exc:
             raise ScenarioError(
-                [f"--grid {spec!r}: a value is not valid YAML ({exc.problem})"], "stress"
+                [f"--grid {spec[:60]!r}: a value is not valid YAML ({yaml_problem(exc)})"],
+                "stress",
             ) from None
     return axes
 

@@ -42,9 +42,8 @@ class ParquetParams:
     label_column: str = "label"
     feature_columns: tuple[str, ...] = ()  # empty: every numeric column but label and client
     tensor_column: str | None = None  # a list / fixed-size-list / tensor column instead
-    shape: tuple[int, ...] = field(
-        default=(), metadata={"min": 1}
-    )  # the tensor column's per-sample shape; empty keeps it flat
+    # The tensor column's per-sample shape; empty keeps it flat.
+    shape: tuple[int, ...] = field(default=(), metadata={"min": 1})
     client_column: str = "client_id"  # natural partition ids, used when the column exists
     test_path: str | None = None  # a separate test table; else a held-out split
     test_fraction: float = field(default=0.2, metadata={"gt": 0, "lt": 1})
@@ -117,10 +116,10 @@ def _tensor(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
     while (
         pa.types.is_list(column.type)
         or pa.types.is_large_list(column.type)
-        or (pa.types.is_fixed_size_list(column.type))
+        or pa.types.is_fixed_size_list(column.type)
     ):
-        lengths = pc.list_value_length(column)
-        low, high = pc.min_max(lengths).values() if len(column) else (0, 0)
+        extent = pc.min_max(pc.list_value_length(column))
+        low, high = extent["min"].as_py(), extent["max"].as_py()
         if column.null_count or low != high:
             raise DataError(
                 "data.tensor_column",

@@ -41,7 +41,8 @@ def client_sizes(params: SyntheticParams, seed: int, client_ids: np.ndarray) -> 
         draw = seeding.rng(seed, 0, int(cid), seeding.SIZE).lognormal(
             params.mean_log, params.sigma_log
         )
-        out[i] = min(params.min_samples + int(draw), params.max_samples)
+        # Capped before int(): a large mean_log or sigma_log draws inf, which no int holds.
+        out[i] = int(min(params.min_samples + draw, params.max_samples))
     return out
 
 

@@ -64,18 +64,17 @@ def parse_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
-        raise yaml.YAMLError("lists or mappings nested too deeply") from None
+        raise yaml.MarkedYAMLError(problem="lists or mappings nested too deeply") from None
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """One line: where the YAML breaks and why."""
-    mark = getattr(exc, "problem_mark", None)
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where the YAML breaks, if known, and why (`line 3, column 1: ...`)."""
     if isinstance(exc, yaml.reader.ReaderError):
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        return f"invalid YAML at character {exc.position + 1}: {exc.reason} (#x{char:04x})"
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"invalid YAML{where}: {' '.join(problem.split())}"
+        return f"character {exc.position + 1}: {exc.reason} (#x{char:04x})"
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + " ".join((getattr(exc, "problem", None) or str(exc)).split())
 
 
 def read_yaml(path: str | os.PathLike) -> dict:
@@ -95,7 +94,9 @@ def read_yaml(path: str | os.PathLike) -> dict:
     try:
         raw = parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise ScenarioError([_yaml_problem(exc)], source) from None
+        why = yaml_problem(exc)
+        sep = " at " if re.match(r"(line|character) \d", why) else ": "
+        raise ScenarioError([f"invalid YAML{sep}{why}"], source) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -132,6 +133,9 @@ def apply_overrides(
                 problems.add("--set", str(exc))
         items = parsed
     for path, value in items:
+        if not isinstance(path, str):  # overrides={1: 2} from Python
+            problems.add("--set", "not a dotted path", path, "a string such as 'client.lr'")
+            continue
         node, keys = out, path.split(".")
         for depth, key in enumerate(keys[:-1]):
             if node.get(key) is None:  # absent, or written as an empty section (`client:`)

@@ -137,6 +137,9 @@ def _check_attack(s: Scenario, problems: Problems) -> None:
         )
 
 
+TRIAL_ROWS = 2000  # cohorts up to this size try their defense once at validation
+
+
 def _check_defense(s: Scenario, problems: Problems) -> None:
     """Try the defense once on a cohort-sized matrix, so a rule whose precondition cannot
     hold (Krum with n <= 2f + 2, Bulyan with n < 4f + 3) is refused before any actor starts."""
@@ -154,6 +157,8 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
         rule = with_bucketing(rule, s.defense.bucketing)
     rng = np.random.default_rng(0)
     n = s.federation.clients_per_round
+    if n > s.federation.population or n > TRIAL_ROWS:
+        return  # refused above, or too large to try (Krum's distances grow as n^2)
     secure = s.secure_aggregation
     if secure.protocol != "none" and secure.buckets > 1:
         n = min(secure.buckets, n)  # the rule sees one row per bucket
@@ -175,7 +180,7 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
     from fedray.registry import is_plugin
     from fedray.secagg.encoding import capacity_problem
     from fedray.secagg.shamir import MAX_THRESHOLD
-    from fedray.server.secure import bucket_sizes, neighbours_and_threshold
+    from fedray.server.secure import neighbours_and_threshold
     from fedray.strategies import STRATEGIES
 
     cfg = s.secure_aggregation
@@ -214,17 +219,18 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
             s.attack.type,
             "a data attack (label_flip, backdoor; attack.boost scales it client-side)",
         )
-    sizes = bucket_sizes(s.federation.clients_per_round, cfg.buckets)
-    if min(sizes) < 3:
+    # Bucket sizes by arithmetic, not bucket_sizes(): a list of `buckets` sizes could be huge.
+    cohort, buckets = s.federation.clients_per_round, max(cfg.buckets, 1)
+    smallest, n = cohort // buckets, -(-cohort // buckets)
+    if smallest < 3:
         problems.add(
             "secure_aggregation.buckets",
-            f"buckets of {min(sizes)} client(s) would reveal individual updates "
+            f"buckets of {smallest} client(s) would reveal individual updates "
             f"({s.federation.clients_per_round} clients per round)",
             cfg.buckets,
             f"<= {s.federation.clients_per_round // 3} (3 or more clients per bucket)",
         )
         return
-    n = max(sizes)
     if cfg.protocol == "secagg_plus" and cfg.neighbors is not None and cfg.neighbors % 2:
         problems.add(
             "secure_aggregation.neighbors",
@@ -240,7 +246,7 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
             cfg.protocol,
             "secagg_plus (k ~ log n neighbours), or buckets of at most 5000 clients",
         )
-    k, t = neighbours_and_threshold(cfg, min(sizes))
+    k, t = neighbours_and_threshold(cfg, smallest)
     if t > MAX_THRESHOLD:
         problems.add(
             "secure_aggregation.threshold",
@@ -252,7 +258,7 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
         problems.add(
             "secure_aggregation.threshold",
             f"more than the {k + 1} clients that hold each secret's shares "
-            f"(bucket of {min(sizes)} clients, k = {k})",
+            f"(bucket of {smallest} clients, k = {k})",
             t,
             f"<= {k + 1}",
         )

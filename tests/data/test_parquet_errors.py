@@ -1,6 +1,7 @@
 """A user's Parquet file that cannot be used: one problem naming the file, the column and the
 scenario key to fix, through `prepare` (and `fedray validate`, exit 2), never a traceback."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fedray.api import prepare
+from fedray.data.datasets import DataError, ParquetParams, parquet
 from fedray.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,6 +250,7 @@ def test_a_split_with_nothing_left_names_the_test_fraction(tmp_path):
     assert line.startswith("data.test_fraction: 0.2 of 1 examples leaves no usable split")
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch
 def test_cli_validate_exits_2_naming_the_file_and_column(tmp_path):
     path = write(tmp_path / "t.parquet", b=["x"] * ROWS)
     yaml_path = tmp_path / "s.yaml"
@@ -265,3 +270,91 @@ def test_cli_validate_exits_2_naming_the_file_and_column(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"data.feature_columns: {path}: column 'b' is not numeric" in done.stderr
+
+
+# Any table, any column choice: a DataError or a dataset, never another exception ----------
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("FEDRAY_FUZZ", "200")),
+    deadline=None,
+    derandomize="FEDRAY_FUZZ" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    database=None,
+)
+COLUMN_NAMES = ["a", "b", "label", "client_id", "img"]
+
+
+@st.composite
+def arrow_column(draw, n: int) -> pa.Array:
+    nulls = st.none() if draw(st.booleans()) else st.nothing()
+    kind = draw(st.integers(0, 11))
+    if kind == 0:
+        return pa.array(
+            draw(st.lists(st.integers(-(2**63), 2**63 - 1) | nulls, min_size=n, max_size=n)),
+            pa.int64(),
+        )
+    if kind == 1:
+        return pa.array(draw(st.lists(st.floats() | nulls, min_size=n, max_size=n)), pa.float64())
+    if kind == 2:
+        return pa.array(
+            draw(st.lists(st.text(max_size=3) | nulls, min_size=n, max_size=n)), pa.string()
+        )
+    if kind == 3:
+        return pa.array(draw(st.lists(st.booleans() | nulls, min_size=n, max_size=n)), pa.bool_())
+    if kind in (4, 5):
+        width = draw(st.integers(0, 3))
+        item = st.lists(
+            st.floats(-9, 9) | nulls, min_size=width, max_size=width + draw(st.integers(0, 1))
+        )
+        return pa.array(
+            draw(st.lists(item | nulls, min_size=n, max_size=n)), pa.list_(pa.float32())
+        )
+    if kind == 6:
+        return pa.array([[[1.0, 2.0]] * draw(st.integers(1, 2)) for _ in range(n)])
+    if kind == 7:
+        return pa.array([{"x": i} for i in range(n)])
+    if kind == 8:
+        return pa.array(np.arange(n).astype("datetime64[s]"))
+    if kind == 9:
+        return pa.array([b"\x00\x01"] * n)
+    if kind == 10:
+        return pa.array(["u", "v"] * (n // 2) + ["u"] * (n % 2)).dictionary_encode()
+    return pa.nulls(n)
+
+
+@st.composite
+def parquet_case(draw, tmp: Path):
+    def table(name: str) -> str:
+        n = draw(st.sampled_from([0, 1, 2, 5, 12]))
+        names = ["label", *draw(st.lists(st.sampled_from(COLUMN_NAMES), max_size=4, unique=True))]
+        path = tmp / name
+        pq.write_table(pa.table({c: draw(arrow_column(n)) for c in names}), path)
+        return str(path)
+
+    def column(usual: str | None):  # mostly the usual column, so checks past it run too
+        return draw(st.sampled_from([usual] * 6 + [*COLUMN_NAMES, "zz"]))
+
+    return ParquetParams(
+        path=table("train.parquet"),
+        label_column=column("label"),
+        feature_columns=tuple(draw(st.lists(st.sampled_from([*COLUMN_NAMES, "zz"]), max_size=3))),
+        tensor_column=column(None),
+        shape=tuple(draw(st.lists(st.integers(1, 3), max_size=2))),
+        client_column=column("client_id"),
+        test_path=table("test.parquet") if draw(st.booleans()) else None,
+    )
+
+
+@FUZZ
+@given(data=st.data())
+def test_any_table_loads_or_names_what_to_fix(tmp_path_factory, data):
+    params = data.draw(parquet_case(tmp_path_factory.mktemp("pq")))
+
+    try:
+        arrays = parquet(params)
+    except DataError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(f"{exc.key}: ")
+        return
+    assert arrays.x_train.dtype == np.float32 and np.isfinite(arrays.x_train).all()
+    assert len(arrays.x_train) == len(arrays.y_train) > 0
+    assert arrays.y_train.min() >= 0 and arrays.y_train.max() < arrays.num_classes
