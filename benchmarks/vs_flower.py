@@ -195,10 +195,12 @@ def report(scenario, fedray_runs: list[dict], flower_runs: list[dict]) -> None:
         f"fedray end-to-end : {float(f['seconds']):7.2f} s   (process incl. imports {f['wall']:.2f} s)"
     )
     print(f"ratio Flower / fedray: {float(w['seconds']) / float(f['seconds']):.2f}")
-    rounds = f["rounds"]
+    rounds, startup = f["rounds"], float(f["startup"])
     print(
-        f"fedray: actor start-up {float(f['startup']):.2f} s; rounds {float(rounds.sum()):.2f} s "
-        f"({float(rounds.mean()):.2f} s/round: {' '.join(f'{s:.2f}' for s in rounds)})"
+        f"fedray: actor start-up {startup:.2f} s; rounds {float(rounds.sum()):.2f} s "
+        f"({float(rounds.mean()):.2f} s/round: {' '.join(f'{s:.2f}' for s in rounds)}); "
+        f"the rest {float(f['seconds']) - startup - float(rounds.sum()):.2f} s "
+        "(Ray start-up, data, output tables, shutdown)"
     )
     diff = float(np.max(np.abs(f["params"] - w["params"])))
     print(f"same work: final parameters differ by at most {diff:.2e}; test accuracy per round")
