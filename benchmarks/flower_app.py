@@ -140,6 +140,10 @@ def server_main(grid: Grid, context: Context) -> None:
         data["seeds"],
         fraction_train=cohort_size / population,
         fraction_evaluate=0.0,  # fedray's W1 runs no federated evaluation either
+        # Wait until every node is up: on a busy machine the first round can start while
+        # some are still registering, and FedAvg would sample a fraction of those it sees.
+        min_train_nodes=cohort_size,
+        min_available_nodes=population,
     )
     initial = logreg(dim, int(data["num_classes"]))
     initial.load_state_dict(

@@ -194,11 +194,21 @@ def report(scenario, fedray_runs: list[dict], flower_runs: list[dict]) -> None:
     print(
         f"fedray end-to-end : {float(f['seconds']):7.2f} s   (process incl. imports {f['wall']:.2f} s)"
     )
-    print(f"ratio Flower / fedray: {float(w['seconds']) / float(f['seconds']):.2f}")
-    rounds = f["rounds"]
+    pairs = [
+        float(a["seconds"]) / float(b["seconds"])
+        for a, b in zip(flower_runs, fedray_runs, strict=True)
+    ]
     print(
-        f"fedray: actor start-up {float(f['startup']):.2f} s; rounds {float(rounds.sum()):.2f} s "
-        f"({float(rounds.mean()):.2f} s/round: {' '.join(f'{s:.2f}' for s in rounds)})"
+        f"ratio Flower / fedray: {float(w['seconds']) / float(f['seconds']):.2f} (best of each); "
+        f"{np.median(pairs):.2f} (median over runs side by side: "
+        f"{' '.join(f'{p:.2f}' for p in pairs)})"
+    )
+    rounds, startup = f["rounds"], float(f["startup"])
+    print(
+        f"fedray: actor start-up {startup:.2f} s; rounds {float(rounds.sum()):.2f} s "
+        f"({float(rounds.mean()):.2f} s/round: {' '.join(f'{s:.2f}' for s in rounds)}); "
+        f"the rest {float(f['seconds']) - startup - float(rounds.sum()):.2f} s "
+        "(Ray start-up, data, output tables, shutdown)"
     )
     diff = float(np.max(np.abs(f["params"] - w["params"])))
     print(f"same work: final parameters differ by at most {diff:.2e}; test accuracy per round")
@@ -230,6 +240,7 @@ def main() -> None:
     fedray_cmd += [f"--set={o}" for o in args.overrides]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     runs = {"fedray": [], "flower": []}
+    load = os.getloadavg()  # other jobs on the machine: the figures are only as quiet as it
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "clients.npz"
         write_data(scenario, data)
@@ -248,6 +259,7 @@ def main() -> None:
                 log = Path(tmp) / f"{name}.log"
                 runs[name].append(child([*cmd, "--result", str(out)], log, out, child_env))
     report(scenario, runs["fedray"], runs["flower"])
+    print(f"load average (1 min) before / after: {load[0]:.1f} / {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
