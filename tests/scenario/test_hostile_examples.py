@@ -157,3 +157,36 @@ def test_synthetic_sizes_that_overflow_are_capped_not_a_crash(change):
     prepared = prepare(scenario)
 
     assert (prepared.federation.sizes([0, 1, 2]) <= scenario.data.params.max_samples).all()
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        ("rounds", True, "rounds: wrong type (got True; expected an integer)"),
+        (
+            "attack.count",
+            False,
+            "attack.count: wrong type (got False; expected an integer or null)",
+        ),
+        ("model.hidden", [True], "model.hidden[0]: wrong type (got True; expected an integer)"),
+        ("resources.num_workers", True, "resources.num_workers: wrong type (got True; expected"),
+        ("client.lr", True, "client.lr: wrong type (got True; expected a number)"),
+        ("client.optimizer", True, "client.optimizer: not a valid choice (got True;"),
+        (
+            "evaluation.centralized_baseline",
+            1,
+            "evaluation.centralized_baseline: wrong type (got 1;",
+        ),
+    ],
+)
+def test_a_bool_is_not_a_count_and_a_count_is_not_a_bool(path, value, expected):
+    # In Python `True == 1`; in a scenario `rounds: true` is a mistake, not one round.
+    node = raw = {}
+    *sections, key = path.split(".")
+    for section in sections:
+        node = node.setdefault(section, {})
+    node[key] = value
+
+    problems = problems_of(raw)
+
+    assert [p for p in problems if p.startswith(expected)], problems
