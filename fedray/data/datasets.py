@@ -187,6 +187,14 @@ def _labels(table: pa.Table, params: ParquetParams, path: str) -> pa.ChunkedArra
             f"{path}: column {params.label_column!r} has NaN labels (got NaN; expected a class "
             "in every row): drop or fill those rows",
         )
+    # One type per kind, so a train file of int32 labels and a test file of int64 agree.
+    wider = {"int": pa.int64(), "float": pa.float64(), "str": pa.large_string()}
+    if pa.types.is_integer(kind) and kind != pa.uint64():
+        return column.cast(wider["int"])
+    if pa.types.is_floating(kind):
+        return column.cast(wider["float"])
+    if pa.types.is_string(kind):
+        return column.cast(wider["str"])
     return column
 
 
@@ -236,11 +244,14 @@ def parquet(params: ParquetParams) -> Arrays:
     if test_table is not None:
         raw.append(_labels(test_table, params, params.test_path))
         if raw[0].type != raw[1].type:
+            train_type, test_type = (
+                t.schema.field(params.label_column).type for t in (table, test_table)
+            )
             raise DataError(
                 "data.test_path",
-                f"{params.test_path}: column {params.label_column!r} holds {raw[1].type}, but "
-                f"in {params.path} it holds {raw[0].type} (got {raw[1].type}; expected "
-                f"{raw[0].type})",
+                f"{params.test_path}: column {params.label_column!r} holds {test_type}, but "
+                f"in {params.path} it holds {train_type} (got {test_type}; expected labels "
+                f"of the same kind as {train_type})",
             )
     classes = pc.unique(pa.chunked_array([c for r in raw for c in r.chunks], raw[0].type)).sort()
     codes = [

@@ -185,6 +185,15 @@ def test_label_types_that_differ_between_train_and_test_files(tmp_path):
     assert line.startswith(f"data.test_path: {test}: column 'label' holds string, but in {train}")
 
 
+def test_label_widths_that_differ_between_train_and_test_files_agree(tmp_path):
+    train = write(tmp_path / "train.parquet", label=pa.array(np.arange(ROWS) % 2, pa.int32()))
+    test = write(tmp_path / "test.parquet", label=pa.array(np.arange(ROWS) % 3, pa.int64()))
+
+    arrays = parquet(ParquetParams(path=train, test_path=test, feature_columns=("a",)))
+
+    assert arrays.num_classes == 3 and set(arrays.y_test) == {0, 1, 2}
+
+
 def test_test_file_with_other_features(tmp_path):
     train = write(tmp_path / "train.parquet")
     test = write(tmp_path / "test.parquet", b=None)
