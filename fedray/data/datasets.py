@@ -108,6 +108,12 @@ def _column(table: pa.Table, name: str, key: str, path: str) -> pa.ChunkedArray:
     return column
 
 
+def _float32(column) -> np.ndarray:
+    """Features as float32; values beyond its range become inf, refused by the finite check."""
+    with np.errstate(over="ignore"):
+        return column.to_numpy(zero_copy_only=False).astype(np.float32)
+
+
 def _tensor(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
     name = params.tensor_column
     column = _column(table, name, "data.tensor_column", path).combine_chunks()
@@ -133,7 +139,7 @@ def _tensor(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
             f"{path}: column {name!r} holds {column.type} (got {column.type}"
             f"{' with nulls' if column.null_count else ''}; expected lists of numbers)",
         )
-    x = column.to_numpy(zero_copy_only=False).astype(np.float32).reshape(table.num_rows, -1)
+    x = _float32(column).reshape(table.num_rows, -1)
     if params.shape and math.prod(params.shape) != x.shape[1]:
         raise DataError(
             "data.shape",
@@ -166,7 +172,7 @@ def _features(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
                 f"{path}: column {name!r} is not numeric (got {column.type}; expected integers "
                 "or floats: encode it as numbers, or leave it out of data.feature_columns)",
             )
-        columns.append(column.to_numpy(zero_copy_only=False).astype(np.float32))
+        columns.append(_float32(column))
     return np.stack(columns, axis=1)
 
 
@@ -230,8 +236,8 @@ def _checked_features(table: pa.Table, params: ParquetParams, path: str) -> np.n
     if bad:
         raise DataError(
             "data.feature_columns" if not params.tensor_column else "data.tensor_column",
-            f"{path}: {bad} rows have NaN or infinite features (got {bad} rows; expected "
-            "finite numbers): drop or fill them",
+            f"{path}: {bad} rows have NaN, infinite or beyond-float32 features (got {bad} "
+            "rows; expected finite numbers within +-3.4e38): drop or fill them",
         )
     return x
 
