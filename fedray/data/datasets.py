@@ -108,6 +108,12 @@ def _column(table: pa.Table, name: str, key: str, path: str) -> pa.ChunkedArray:
     return column
 
 
+def _float32(column) -> np.ndarray:
+    """Features as float32; values beyond its range become inf, refused by the finite check."""
+    with np.errstate(over="ignore"):
+        return column.to_numpy(zero_copy_only=False).astype(np.float32)
+
+
 def _tensor(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
     name = params.tensor_column
     column = _column(table, name, "data.tensor_column", path).combine_chunks()
@@ -133,7 +139,7 @@ def _tensor(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
             f"{path}: column {name!r} holds {column.type} (got {column.type}"
             f"{' with nulls' if column.null_count else ''}; expected lists of numbers)",
         )
-    x = column.to_numpy(zero_copy_only=False).astype(np.float32).reshape(table.num_rows, -1)
+    x = _float32(column).reshape(table.num_rows, -1)
     if params.shape and math.prod(params.shape) != x.shape[1]:
         raise DataError(
             "data.shape",
@@ -166,7 +172,7 @@ def _features(table: pa.Table, params: ParquetParams, path: str) -> np.ndarray:
                 f"{path}: column {name!r} is not numeric (got {column.type}; expected integers "
                 "or floats: encode it as numbers, or leave it out of data.feature_columns)",
             )
-        columns.append(column.to_numpy(zero_copy_only=False).astype(np.float32))
+        columns.append(_float32(column))
     return np.stack(columns, axis=1)
 
 
@@ -187,6 +193,14 @@ def _labels(table: pa.Table, params: ParquetParams, path: str) -> pa.ChunkedArra
             f"{path}: column {params.label_column!r} has NaN labels (got NaN; expected a class "
             "in every row): drop or fill those rows",
         )
+    # One type per kind, so a train file of int32 labels and a test file of int64 agree.
+    wider = {"int": pa.int64(), "float": pa.float64(), "str": pa.large_string()}
+    if pa.types.is_integer(kind) and kind != pa.uint64():
+        return column.cast(wider["int"])
+    if pa.types.is_floating(kind):
+        return column.cast(wider["float"])
+    if pa.types.is_string(kind):
+        return column.cast(wider["str"])
     return column
 
 
@@ -222,8 +236,8 @@ def _checked_features(table: pa.Table, params: ParquetParams, path: str) -> np.n
     if bad:
         raise DataError(
             "data.feature_columns" if not params.tensor_column else "data.tensor_column",
-            f"{path}: {bad} rows have NaN or infinite features (got {bad} rows; expected "
-            "finite numbers): drop or fill them",
+            f"{path}: {bad} rows have NaN, infinite or beyond-float32 features (got {bad} "
+            "rows; expected finite numbers within +-3.4e38): drop or fill them",
         )
     return x
 
@@ -236,11 +250,14 @@ def parquet(params: ParquetParams) -> Arrays:
     if test_table is not None:
         raw.append(_labels(test_table, params, params.test_path))
         if raw[0].type != raw[1].type:
+            train_type, test_type = (
+                t.schema.field(params.label_column).type for t in (table, test_table)
+            )
             raise DataError(
                 "data.test_path",
-                f"{params.test_path}: column {params.label_column!r} holds {raw[1].type}, but "
-                f"in {params.path} it holds {raw[0].type} (got {raw[1].type}; expected "
-                f"{raw[0].type})",
+                f"{params.test_path}: column {params.label_column!r} holds {test_type}, but "
+                f"in {params.path} it holds {train_type} (got {test_type}; expected labels "
+                f"of the same kind as {train_type})",
             )
     classes = pc.unique(pa.chunked_array([c for r in raw for c in r.chunks], raw[0].type)).sort()
     codes = [

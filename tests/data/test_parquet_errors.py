@@ -161,10 +161,10 @@ def test_tensor_shape_that_does_not_fit_names_data_shape(tmp_path):
             "column 'client_id' cannot be client ids (got double;",
         ),
         (
-            {"a": [float("inf")] + [1.0] * (ROWS - 1)},
+            {"a": [1e39] + [1.0] * (ROWS - 1)},  # beyond float32: inf once cast, not a warning
             {"feature_columns": ["a"]},
             "data.feature_columns",
-            "1 rows have NaN or infinite features",
+            "1 rows have NaN, infinite or beyond-float32 features",
         ),
     ],
 )
@@ -183,6 +183,15 @@ def test_label_types_that_differ_between_train_and_test_files(tmp_path):
     line = problem(scenario(train, test_path=test))
 
     assert line.startswith(f"data.test_path: {test}: column 'label' holds string, but in {train}")
+
+
+def test_label_widths_that_differ_between_train_and_test_files_agree(tmp_path):
+    train = write(tmp_path / "train.parquet", label=pa.array(np.arange(ROWS) % 2, pa.int32()))
+    test = write(tmp_path / "test.parquet", label=pa.array(np.arange(ROWS) % 3, pa.int64()))
+
+    arrays = parquet(ParquetParams(path=train, test_path=test, feature_columns=("a",)))
+
+    assert arrays.num_classes == 3 and set(arrays.y_test) == {0, 1, 2}
 
 
 def test_test_file_with_other_features(tmp_path):
