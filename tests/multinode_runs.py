@@ -40,13 +40,13 @@ def scenario(gate: Path) -> dict:
     )
 
 
-def lose_node(cluster: Cluster, node, gate: Path, log: dict) -> None:
+def lose_node(cluster: Cluster, node, gate: Path, run: threading.Thread, log: dict) -> None:
     """Once the worker on `node` is inside round 2, kill the node, let a replacement join
     (as an autoscaler would), then open the gate for the workers that are left."""
     marker = Path(f"{gate}.{node.node_id}")
     deadline = time.monotonic() + 120
     try:
-        while not marker.exists() and time.monotonic() < deadline:
+        while not marker.exists() and time.monotonic() < deadline and run.is_alive():
             time.sleep(0.05)
         log["worker_was_waiting"] = marker.exists()
         log["aggregator_nodes"] = [
@@ -99,7 +99,7 @@ def main(out: Path, port: int) -> None:
         log = {"head": cluster.head_node.node_id, "a": a.node_id, "b": b.node_id}
         gate = out / "run" / "checkpoints" / "round_0000001.npz"
         run = run_in_thread(scenario(gate), address=cluster.address, out=out / "run")
-        lose_node(cluster, a, gate, log)
+        lose_node(cluster, a, gate, run, log)
         run.join()
         if run.error is not None:
             raise run.error
