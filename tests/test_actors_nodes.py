@@ -1,6 +1,6 @@
 """summary.json's `nodes`: where the workers started, one entry per node."""
 
-from fedray.api import node_table
+from fedray.actors import node_table
 
 
 def info(node, gpus=()):
