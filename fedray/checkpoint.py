@@ -96,7 +96,8 @@ def load_latest(out: Path) -> ServerState | None:
         else:
             hint = (
                 f"the last good checkpoint is {good}: delete {found[-1]} and its "
-                f"{_sidecar(found[-1]).name}, then resume again to continue from {good.stem}"
+                f"{_sidecar(found[-1]).name}, then resume again to continue from round "
+                f"{int(good.stem.split('_')[1])}"
             )
         raise CorruptCheckpoint(f"{exc}; {hint}") from None
 

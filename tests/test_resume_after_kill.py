@@ -56,6 +56,18 @@ def tagged(marker: str) -> list[int]:
     return found
 
 
+def survivors(marker: str, patience: float = 60) -> list[int]:
+    """Processes tagged `marker` still alive after `patience` seconds; killed, so a failing
+    test leaves nothing behind."""
+    deadline = time.monotonic() + patience
+    while tagged(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = tagged(marker)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -76,13 +88,7 @@ def test_sigkill_between_checkpoints_then_resume_gives_the_same_bits(ray_cluster
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it embeds, at once
         driver.wait()
-    deadline = time.monotonic() + 60
-    while tagged(marker) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    left = tagged(marker)
-    for pid in left:  # clean up before failing
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes of the killed run still alive: {left}"
+    assert not survivors(marker), "processes of the killed run still alive"
     assert not (out / "summary.json").exists()  # it was killed mid-run
 
     resumed = fedray_cli("run", "--resume", str(out), marker=marker)
@@ -101,4 +107,4 @@ def test_sigkill_between_checkpoints_then_resume_gives_the_same_bits(ray_cluster
     clients = pq.read_table(out / "clients.parquet").select(keep)
     expected = pq.read_table(tmp_path / "reference" / "clients.parquet").select(keep)
     assert clients.to_pylist() == expected.to_pylist()  # each (round, client) row once
-    assert not tagged(marker)
+    assert not survivors(marker)
