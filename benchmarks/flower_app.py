@@ -59,7 +59,7 @@ def fit(model: nn.Module, x, y, cfg: ConfigRecord, generator: torch.Generator) -
     params = list(model.parameters())
     mu, batch = float(cfg["mu"]), int(cfg["batch-size"])
     anchor = [p.detach().clone() for p in params]
-    total = 0.0
+    total = torch.zeros(())  # summed as a tensor, as fedray does: no sync per step
     for _ in range(int(cfg["epochs"])):
         order = torch.randperm(len(y), generator=generator)
         for start in range(0, len(y), batch):
@@ -71,8 +71,8 @@ def fit(model: nn.Module, x, y, cfg: ConfigRecord, generator: torch.Generator) -
                 grads = [p.grad for p in params]
                 torch._foreach_add_(grads, torch._foreach_sub(params, anchor), alpha=mu)
             optimizer.step()
-            total += float(loss) * len(idx)
-    return total / max(len(y) * int(cfg["epochs"]), 1)
+            total += loss.detach() * len(idx)
+    return float(total) / max(len(y) * int(cfg["epochs"]), 1)
 
 
 client_app = ClientApp()

@@ -66,6 +66,7 @@ def check_comparable(scenario) -> None:
             ("secure_aggregation.protocol", scenario.secure_aggregation.protocol, "none"),
             ("attack.type", scenario.attack.type, "none"),
             ("defense.type", scenario.defense.type, "none"),
+            ("evaluation.every", scenario.evaluation.every, 1),  # Flower's evaluate_fn: every round
         ]
         if got != want
     ]
