@@ -17,6 +17,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, WorkerCrashedError
 
 from fedray.calls import split_ready
+from fedray.client.vectorized import block_size_for
 from fedray.client.worker import Worker
 
 WORKER_LOST = (ActorDiedError, ActorUnavailableError, WorkerCrashedError)
@@ -154,7 +155,10 @@ class WorkerPool:
         # Vectorised workers train blocks of the cohort: a share must be whole blocks.
         client = scenario_plain.get("client", {})
         vectorize = client.get("vectorize", "auto") != "off"
-        self.block_size = int(client.get("block_size", 64)) if vectorize else 0
+        per_round = scenario_plain.get("federation", {}).get("clients_per_round", 1)
+        self.block_size = (
+            block_size_for(client.get("block_size", "auto"), per_round) if vectorize else 0
+        )
         self.faults = {"workers_lost": 0, "workers_timed_out": 0}  # since `take_faults`
 
     def reuse(self, scenario_plain: dict) -> None:

@@ -44,6 +44,21 @@ from fedray.types import ClientUpdate
 VECTORIZE_MODES = ("auto", "on", "off")
 
 
+# `client.block_size: auto`: the cohort is cut into at least AUTO_BLOCKS blocks, so that up to
+# that many workers share a round, and a block holds at most AUTO_MAX clients. Blocks must not
+# depend on the worker count (see `blocks`), so this is fixed, not sized to the pool.
+AUTO_BLOCKS = 16
+AUTO_MAX = 64
+
+
+def block_size_for(setting: int | str, clients_per_round: int) -> int:
+    """`client.block_size` as a number of clients: itself, or for `auto`
+    ceil(clients_per_round / 16), between 1 and 64."""
+    if setting != "auto":
+        return int(setting)
+    return max(1, min(AUTO_MAX, -(-int(clients_per_round) // AUTO_BLOCKS)))
+
+
 def blocks(cohort_ids: np.ndarray, block_size: int) -> list[np.ndarray]:
     """Cut the sorted cohort into consecutive blocks of `block_size` ids (the last shorter).
 

@@ -19,7 +19,7 @@ from fedray import seeding
 from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
-from fedray.client.vectorized import blocks, choose, train_block
+from fedray.client.vectorized import block_size_for, blocks, choose, train_block
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
 from fedray.server.privacy import USER_LEVEL, client_noise
@@ -176,7 +176,8 @@ class Worker:
         by_id = {job[0]: job for job in jobs}
         updates = []
         # Empty clients are dropped after cutting, so a block is the same on every worker.
-        for block in blocks(np.sort(np.asarray(client_ids, np.int64)), cfg.block_size):
+        size = block_size_for(cfg.block_size, self.scenario.federation.clients_per_round)
+        for block in blocks(np.sort(np.asarray(client_ids, np.int64)), size):
             items = [by_id[int(c)] for c in block if int(c) in by_id]
             if not items:
                 continue

@@ -71,7 +71,8 @@ class Client:
     # Vectorised cohorts: a worker trains blocks of `block_size` clients at once (torch.func).
     # auto: where the model allows, else the loop (logged); on: a model that cannot is an error.
     vectorize: Literal["auto", "on", "off"] = "auto"
-    block_size: int = field(default=64, metadata={"min": 1})  # cut from the sorted cohort
+    # Cut from the sorted cohort; auto: at least 16 blocks of at most 64 (vectorized.block_size_for).
+    block_size: int | Literal["auto"] = field(default="auto", metadata={"min": 1})
 
 
 @dataclass(frozen=True)

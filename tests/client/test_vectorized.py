@@ -13,7 +13,7 @@ from fedray.attacks.backdoor import BackdoorParams
 from fedray.attacks.label_flip import LabelFlipParams
 from fedray.client.plan import ClientPlan
 from fedray.client.train import train_client
-from fedray.client.vectorized import blocks, can_vectorize, choose, train_block
+from fedray.client.vectorized import block_size_for, blocks, can_vectorize, choose, train_block
 from fedray.client.vectorized_dp import clip_factors
 from fedray.data.federation import ClientData
 from fedray.models import CNNParams, MLPParams, build_model, num_params
@@ -397,3 +397,21 @@ def test_dp_block_equals_the_opacus_loop_for_a_cnn():
     plan = ClientPlan(dp_max_grad_norm=0.5, dp_noise_multiplier=1.1)
 
     assert_same(*both(cfg, model="cnn", plan=plan, sizes=(23, 1, 0, 5)))
+
+
+@pytest.mark.parametrize(
+    "setting, per_round, expected",
+    [("auto", 6, 1), ("auto", 100, 7), ("auto", 1000, 63), ("auto", 10_000, 64), (5, 6, 5)],
+)
+def test_auto_block_size_leaves_sixteen_blocks_for_the_workers(setting, per_round, expected):
+    assert block_size_for(setting, per_round) == expected
+
+
+def test_whole_blocks_spread_over_the_workers():
+    from fedray.client.pool import balance_blocks
+
+    ids = np.arange(0, 24, 2)
+    shares = balance_blocks(ids, np.full(12, 10), 3, block_size_for("auto", 12))
+    assert sorted(c for s in shares for c in s) == ids.tolist() and all(len(s) == 4 for s in shares)
+    shares = balance_blocks(ids, np.full(12, 10), 3, 4)  # three whole blocks, one per worker
+    assert sorted(map(tuple, shares)) == [tuple(ids[i : i + 4]) for i in (0, 4, 8)]
