@@ -1,6 +1,9 @@
 """Secure aggregation through the engine: the protocol across worker actors and the
 Aggregator, dropouts, aborts, buckets, and what the server gets to see."""
 
+import time
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -181,7 +184,13 @@ def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypa
         if method == "secagg_mask" and round_ == 2 and not lost:
             w, ids = holders[0]
             ray.get(messages[0])  # the server has routed everyone's shares: the worker's shared
+            pid = ray.get(self.actors[w].info.remote())["pid"]
             ray.kill(self.actors[w], no_restart=False)  # then it is preempted
+            # ray.kill is asynchronous: a call sent before the process is gone may still be
+            # answered by it, and then nothing was lost. Wait until it is gone.
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
             lost.extend(ids)
         return original(self, holders, method, round_, messages)
 
