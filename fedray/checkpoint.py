@@ -1,7 +1,7 @@
 """Checkpoints: the server state after a round (parameters, strategy and defense state, the
 clients' persisted variates, the privacy ledger), as an .npz under `DIR/checkpoints/`.
 
-Each `round_XXXXXXX.npz` has a sidecar `round_XXXXXXX.sha256` holding the SHA-256 of its
+Each `round_<7-digit round>.npz` has a sidecar `round_<7-digit round>.sha256` holding the SHA-256 of its
 bytes. The sidecar is written first and the .npz renamed into place last, each fsynced: an
 .npz that exists is complete unless the disk lied, and the checksum catches that (a torn
 write, a truncated copy, a flipped bit). Loading reads the bytes once, checks them, and

@@ -17,7 +17,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, WorkerCrashedError
 
 from fedray.calls import split_ready
-from fedray.client.vectorized import block_size_for
+from fedray.client.vectorized import block_size_for, blocks
 from fedray.client.worker import Worker
 
 WORKER_LOST = (ActorDiedError, ActorUnavailableError, WorkerCrashedError)
@@ -113,17 +113,13 @@ def balance_blocks(
     A block's cost is its length times its largest client (it is padded to that client's
     steps). Blocks never depend on the worker count, so neither do the bits.
     """
-    order = np.argsort(np.asarray(client_ids), kind="stable")
-    ids, sizes = np.asarray(client_ids)[order], np.asarray(sizes)[order]
-    starts = list(range(0, len(ids), block_size))
-    cost = [
-        len(ids[i : i + block_size]) * max(int(sizes[i : i + block_size].max()), 1) for i in starts
-    ]
-    per_worker = balance(np.arange(len(starts)), np.asarray(cost), num_workers)
-    return [
-        sorted(int(c) for b in share for c in ids[starts[b] : starts[b] + block_size])
-        for share in per_worker
-    ]
+    ids = np.asarray(client_ids)
+    order = np.argsort(ids, kind="stable")
+    size_of = dict(zip(ids.tolist(), np.asarray(sizes).tolist()))
+    cut = blocks(ids[order], block_size)
+    cost = [len(b) * max(max(size_of[int(c)] for c in b), 1) for b in cut]
+    per_worker = balance(np.arange(len(cut)), np.asarray(cost), num_workers)
+    return [sorted(int(c) for b in share for c in cut[b]) for share in per_worker]
 
 
 class WorkerPool:
