@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -129,6 +130,23 @@ def _parse(data: bytes) -> ServerState:
             clients,
             group("privacy"),
         )
+
+
+def prune(out: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` checkpoints of `out`; return the deleted .npz paths.
+
+    Called after a checkpoint is committed. Each old checkpoint goes .npz first, then its
+    checksum and its client-state links: a crash midway leaves at worst stray files of a
+    checkpoint that no longer exists, never a newest checkpoint that is incomplete.
+    """
+    old = all_checkpoints(out)[:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink()
+        _sidecar(path).unlink(missing_ok=True)
+        links = clients_dir(out, int(path.stem.split("_")[1]))
+        if links.exists():
+            shutil.rmtree(links)
+    return old
 
 
 def clients_dir(out: Path, round_: int) -> Path:

@@ -99,6 +99,9 @@ class RunOutput:
         self.history.save()
         checkpoint.save(self.out, state)
         self.last_flushed = state.round
+        keep = self.scenario.output.keep_checkpoints
+        if keep != "all":
+            checkpoint.prune(self.out, keep)
 
     def close(self) -> None:
         if self.tb:

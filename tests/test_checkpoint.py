@@ -126,3 +126,32 @@ def test_a_checkpoint_holding_pickled_objects_is_refused_not_unpickled(tmp_path,
     with pytest.raises(checkpoint.CorruptCheckpoint, match="does not parse"):
         checkpoint.load(path)
     assert "unpickled!" not in capsys.readouterr().out
+
+
+def test_prune_keeps_the_newest_and_removes_the_rest_with_their_client_links(tmp_path):
+    paths = run_dir(tmp_path, rounds=(2, 4, 6))
+    for r in (2, 4, 6):
+        checkpoint.clients_dir(tmp_path, r).mkdir()
+        (checkpoint.clients_dir(tmp_path, r) / "seg_0.npy").write_bytes(b"x")
+
+    gone = checkpoint.prune(tmp_path, keep=2)
+
+    assert gone == paths[:1]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "round_0000004.clients",
+        "round_0000004.npz",
+        "round_0000004.sha256",
+        "round_0000006.clients",
+        "round_0000006.npz",
+        "round_0000006.sha256",
+    ]
+    assert checkpoint.load_latest(tmp_path).round == 6
+    assert checkpoint.prune(tmp_path, keep=5) == []
+
+
+@pytest.mark.parametrize("bad", [0, -1, "some"])
+def test_keep_checkpoints_must_be_all_or_a_positive_count(bad):
+    from fedray.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="output.keep_checkpoints"):
+        load_scenario(tiny(output={"keep_checkpoints": bad}))

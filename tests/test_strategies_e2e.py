@@ -62,12 +62,20 @@ def test_scaffold_is_bitwise_reproducible_across_workers_and_resume(tmp_path):
     base = tiny(rounds=4, strategy={"name": "scaffold"}, evaluation={"federated_clients": 0})
     one = fedray.run({**base, "resources": {"num_workers": 1, "num_cpus": 1}}, out=tmp_path / "one")
     two = fedray.run({**base, "resources": {"num_workers": 2, "num_cpus": 1}}, out=tmp_path / "two")
-    fedray.run({**base, "rounds": 2}, out=tmp_path / "part")  # checkpoint holds the client variates
+    # The checkpoint holds the client variates; rounds 1's is pruned once round 2's commits.
+    keep_one = {"checkpoint_every": 1, "keep_checkpoints": 1}
+    fedray.run({**base, "rounds": 2, "output": keep_one}, out=tmp_path / "part")
 
     resumed = fedray.run(None, ["rounds=4"], resume=tmp_path / "part")
 
     assert one.params.tobytes() == two.params.tobytes() == resumed.params.tobytes()
-    # The variates live on disk beside the run, and each checkpoint links its own copy.
-    saved = tmp_path / "part" / "checkpoints" / "round_0000002.clients"
+    # The variates live on disk beside the run, and each checkpoint links its own copy; the
+    # resumed run kept only its newest checkpoint (round 2's went once round 3's committed).
+    saved = tmp_path / "part" / "checkpoints" / "round_0000004.clients"
     assert (saved / "index.npz").exists() and list(saved.glob("seg_*.npy"))
     assert list((tmp_path / "part" / "client_state").glob("seg_*.npy"))
+    assert sorted(p.name for p in saved.parent.iterdir()) == [
+        "round_0000004.clients",
+        "round_0000004.npz",
+        "round_0000004.sha256",
+    ]

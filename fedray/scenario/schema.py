@@ -229,6 +229,9 @@ class Evaluation:
 class Output:
     dir: str | None = None  # default: runs/<scenario name>
     checkpoint_every: int = field(default=10, metadata={"min": 0})  # 0: only the final round
+    # How many checkpoints to keep, newest first ("all", or at least 1); older ones, with
+    # their client-state links, are deleted once a newer one is committed.
+    keep_checkpoints: int | Literal["all"] = field(default="all", metadata={"min": 1})
     tensorboard: bool = True
 
 
