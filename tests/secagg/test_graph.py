@@ -79,3 +79,21 @@ def test_more_corruption_never_lowers_the_threshold():
 @pytest.mark.parametrize("n", [2, 3, 6])
 def test_small_populations_fall_back_to_the_complete_graph(n):
     assert choose_parameters(n, dropout=0.5) == (n - 1, n // 3 + 1)
+
+
+def scan(n, corrupt, dropout, sigma=40, eta=30):
+    """choose_parameters by its definition: the first even degree that is safe and live."""
+    n_corrupt, n_dropped = int(corrupt * n), int(dropout * n)
+    for k in range(2, n - 1, 2):
+        unsafe = hypergeom(n - 1, min(n_corrupt, n - 1), k).sf(np.arange(-1, k + 1))
+        t = int(np.argmax(n * unsafe <= 2.0**-sigma))
+        lost = hypergeom(n - 1, min(n_dropped, n - 1), k).sf(np.arange(-1, k + 1))[k - t + 1]
+        if n * lost <= 2.0**-eta:
+            return k, t
+    return n - 1, min(n_corrupt, n - 1) + 1
+
+
+@pytest.mark.parametrize("corrupt, dropout", [(1 / 3, 1 / 3), (0.1, 0.05), (0.45, 0.1)])
+@pytest.mark.parametrize("n", [3, 4, 9, 40, 101, 250, 400])
+def test_the_search_finds_what_the_scan_over_every_degree_finds(n, corrupt, dropout):
+    assert choose_parameters(n, corrupt=corrupt, dropout=dropout) == scan(n, corrupt, dropout)
