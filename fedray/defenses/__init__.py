@@ -36,7 +36,7 @@ from fedray.defenses import (
     median,
     norm_bounding,
 )
-from fedray.defenses.bucketing import bucketize, with_bucketing
+from fedray.defenses.bucketing import as_buckets, bucketize, with_bucketing
 from fedray.defenses.common import Aggregated, RoundContext, resolve_f
 from fedray.registry import Entry
 
@@ -57,4 +57,22 @@ DEFENSES: dict[str, Entry] = {
     "fltrust": Entry(fltrust.fltrust),
 }
 
-__all__ = ["DEFENSES", "Aggregated", "RoundContext", "bucketize", "resolve_f", "with_bucketing"]
+# What a rule needs of the cohort's size, checkable without any update: `fn(n, params)`
+# raises the rule's own ValueError. Validation uses it for cohorts too large to try the rule.
+REQUIREMENTS = {
+    "krum": krum.require_krum,
+    "multi_krum": krum.require_multi_krum,
+    "trimmed_mean": median.require_trimmed_mean,
+    "bulyan": bulyan.require_bulyan,
+}
+
+__all__ = [
+    "DEFENSES",
+    "REQUIREMENTS",
+    "Aggregated",
+    "RoundContext",
+    "as_buckets",
+    "bucketize",
+    "resolve_f",
+    "with_bucketing",
+]

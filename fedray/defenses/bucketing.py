@@ -51,6 +51,12 @@ def bucketize(
     return means, totals, members
 
 
+def as_buckets(n: int, s: int, params: object) -> tuple[int, object]:
+    """(buckets, params) a rule sees when n updates go into buckets of s."""
+    buckets = -(-n // s)
+    return buckets, _malicious_rows_as_buckets(params, n, buckets)
+
+
 def _malicious_rows_as_buckets(params: object, n: int, buckets: int) -> object:
     """Restate params' f for the buckets: f bad rows spoil at most min(f, buckets) buckets."""
     names = {f.name for f in dataclasses.fields(params)} if dataclasses.is_dataclass(params) else ()

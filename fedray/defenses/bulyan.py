@@ -91,6 +91,14 @@ def _drop(pick, live, alive, order, near, rank, last, score) -> None:
         last[rows] -= 1
 
 
+def require_bulyan(n: int, params) -> int:
+    """Return f for n updates; raise ValueError unless n >= 4f + 3."""
+    f = resolve_f(params.f, params.fraction, n)
+    if n < 4 * f + 3:
+        raise too_few("bulyan", "n >= 4f + 3", n, f)
+    return f
+
+
 def bulyan(
     updates: np.ndarray, weights: np.ndarray, params: BulyanParams, ctx: RoundContext
 ) -> Aggregated:
@@ -110,9 +118,7 @@ def bulyan(
     """
     check_inputs("bulyan", updates, weights, params)
     n, d = updates.shape
-    f = resolve_f(params.f, params.fraction, n)
-    if n < 4 * f + 3:
-        raise too_few("bulyan", "n >= 4f + 3", n, f)
+    f = require_bulyan(n, params)
     theta, beta = n - 2 * f, n - 4 * f
     chosen = np.sort(iterated_krum(pairwise_sq_distances(updates), f, theta))
     out = np.empty(d, dtype=np.float32)

@@ -58,11 +58,28 @@ def krum_scores(dist: np.ndarray, f: int) -> np.ndarray:
     return np.partition(others, k - 1, axis=1)[:, :k].sum(axis=1)
 
 
-def _scores(name: str, updates: np.ndarray, params) -> tuple[np.ndarray, int]:
-    n = updates.shape[0]
+def require_krum(n: int, params, name: str = "krum") -> int:
+    """Return f for n updates; raise ValueError unless n > 2f + 2."""
     f = resolve_f(params.f, params.fraction, n)
     if n <= 2 * f + 2:
         raise too_few(name, "n > 2f + 2", n, f)
+    return f
+
+
+def require_multi_krum(n: int, params) -> tuple[int, int]:
+    """Return (f, m) for n updates; raise ValueError unless n > 2f + 2 and 1 <= m <= n."""
+    f = require_krum(n, params, "multi_krum")
+    m = n - f if params.m is None else params.m
+    if not 1 <= m <= n:
+        raise ValueError(
+            f"multi_krum averages m of the n updates; got m={m}, n={n}: "
+            "set defense.m between 1 and n, or leave it unset for n - f"
+        )
+    return f, m
+
+
+def _scores(name: str, updates: np.ndarray, params) -> tuple[np.ndarray, int]:
+    f = require_krum(updates.shape[0], params, name)
     return krum_scores(pairwise_sq_distances(updates), f), f
 
 
@@ -108,13 +125,8 @@ def multi_krum(
     """
     w = check_inputs("multi_krum", updates, weights, params)
     n = updates.shape[0]
+    _, m = require_multi_krum(n, params)
     scores, f = _scores("multi_krum", updates, params)
-    m = n - f if params.m is None else params.m
-    if not 1 <= m <= n:
-        raise ValueError(
-            f"multi_krum averages m of the n updates; got m={m}, n={n}: "
-            "set defense.m between 1 and n, or leave it unset for n - f"
-        )
     chosen = np.sort(np.argsort(scores, kind="stable")[:m]).astype(np.int64)
     kept = np.zeros(n, dtype=np.float64)
     kept[chosen] = w[chosen]

@@ -55,6 +55,14 @@ def median(
     return Aggregated(out)
 
 
+def require_trimmed_mean(n: int, params) -> int:
+    """Return f for n updates; raise ValueError unless n > 2f."""
+    f = resolve_f(params.f, params.fraction, n)
+    if n <= 2 * f:
+        raise too_few("trimmed_mean", "n > 2f", n, f)
+    return f
+
+
 def trimmed_mean(
     updates: np.ndarray, weights: np.ndarray, params: TrimmedMeanParams, ctx: RoundContext
 ) -> Aggregated:
@@ -71,9 +79,7 @@ def trimmed_mean(
     """
     check_inputs("trimmed_mean", updates, weights, params)
     n, d = updates.shape
-    f = resolve_f(params.f, params.fraction, n)
-    if n <= 2 * f:
-        raise too_few("trimmed_mean", "n > 2f", n, f)
+    f = require_trimmed_mean(n, params)
     out = np.empty(d, dtype=np.float32)
     for cols in column_blocks(n, d):
         # After partitioning at f and n-f-1, places f..n-f-1 hold exactly the kept values.

@@ -157,13 +157,16 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
         rule = with_bucketing(rule, s.defense.bucketing)
     rng = np.random.default_rng(0)
     n = s.federation.clients_per_round
-    if n > s.federation.population or n > TRIAL_ROWS:
-        return  # refused above, or too large to try (Krum's distances grow as n^2)
+    if n > s.federation.population:
+        return  # refused above
     secure = s.secure_aggregation
     if secure.protocol != "none" and secure.buckets > 1:
         n = min(secure.buckets, n)  # the rule sees one row per bucket
     elif secure.protocol != "none":
         return  # refused in _check_secure unless the rule is the plain mean
+    if n > TRIAL_ROWS:  # too large to try (Krum's distances grow as n^2): check its needs
+        _check_requirement(s, n, problems)
+        return
     rows = rng.standard_normal((n, 4)).astype(np.float32)
     try:
         rule(
@@ -172,6 +175,23 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
     except ValueError as exc:
         what = "bucket means" if secure.protocol != "none" else "updates of a full cohort"
         problems.add("defense", f"{exc} (checked with the {n} {what})")
+
+
+def _check_requirement(s: Scenario, n: int, problems: Problems) -> None:
+    """What the defense needs of n rows, from the size alone (REQUIREMENTS), as a trial would."""
+    from fedray.defenses import REQUIREMENTS, as_buckets
+
+    need = REQUIREMENTS.get(s.defense.type)
+    if need is None:
+        return
+    rows, params, what = n, s.defense.params, f"updates of a full cohort of {n}"
+    if s.defense.bucketing > 1:
+        rows, params = as_buckets(n, s.defense.bucketing, params)
+        what = f"buckets of {s.defense.bucketing} from a cohort of {n}"
+    try:
+        need(rows, params)
+    except ValueError as exc:
+        problems.add("defense", f"{exc} (checked with the {rows} {what})")
 
 
 def _check_secure(s: Scenario, problems: Problems) -> None:

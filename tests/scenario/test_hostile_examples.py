@@ -120,6 +120,28 @@ def test_a_large_cohort_skips_the_defense_trial():
     assert scenario.defense.type == "krum"  # Krum's n^2 distances were never computed
 
 
+@pytest.mark.parametrize(
+    "defense, fragment",
+    [
+        ({"type": "krum", "fraction": 0.5}, "krum needs n > 2f + 2 updates; got n=100000"),
+        ({"type": "multi_krum", "f": 10, "m": 200000}, "got m=200000, n=100000"),
+        ({"type": "trimmed_mean", "f": 50000}, "trimmed_mean needs n > 2f updates"),
+        (
+            {"type": "bulyan", "f": 4000, "bucketing": 10},
+            "bulyan needs n >= 4f + 3 updates; got n=10000, f=4000",
+        ),
+    ],
+)
+def test_a_large_cohort_still_gets_its_defense_checked_from_its_size(defense, fragment):
+    raw = {"data": {"dataset": "synthetic"}, "defense": defense}
+    big = ["federation.population=1000000", "federation.clients_per_round=100000"]
+
+    (line,) = problems_of(raw, big)
+
+    assert line.startswith("defense: ") and fragment in line
+    assert "(checked with the " in line
+
+
 def test_a_user_model_that_raises_anything_is_one_problem(tmp_path, monkeypatch):
     (tmp_path / "hostile_model.py").write_text(
         "def build(shape, classes):\n    raise KeyError('x')\n"
