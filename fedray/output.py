@@ -2,7 +2,7 @@
 
 DIR/scenario.yaml      the resolved scenario (every default spelled out)
 DIR/partition.parquet  client id, examples, label histogram (materialised datasets)
-DIR/metrics.parquet    one row per round
+DIR/metrics.parquet    one row per round (at the end; `metrics.parts/` holds them meanwhile)
 DIR/clients.parquet    one row per client per round
 DIR/summary.json       final figures and the SHA-256 of the final parameters
 DIR/checkpoints/       server state every `output.checkpoint_every` rounds
@@ -133,7 +133,7 @@ class RunOutput:
 
     def finish(self, params: np.ndarray, extra: dict) -> tuple[pa.Table, dict]:
         """Write the tables and summary.json; return (history, summary)."""
-        self.history.save()
+        self.history.finish()
         self.clients.finish()
         history = self.history.table()
         summary = self._summary(params, extra)

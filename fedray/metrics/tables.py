@@ -1,8 +1,8 @@
 """Parquet tables: `metrics.parquet` (a row per round) and `clients.parquet` (a row per client per round).
 
-Client rows are written as one part file per checkpoint interval under `clients.parts/`,
-so a long run never rewrites what it already wrote and a resumed run drops only the parts
-past its checkpoint; `finish` joins the parts into `clients.parquet`.
+Both are written as one part file per checkpoint interval (`metrics.parts/`,
+`clients.parts/`), so a long run never rewrites what it already wrote and a resumed run
+drops only the parts past its checkpoint; `finish` joins the parts into the tables.
 """
 
 from __future__ import annotations
@@ -49,31 +49,63 @@ def write_atomic(table: pa.Table, path: Path) -> None:
 
 
 class History:
-    """Round rows, written whole to metrics.parquet (small: one row per round)."""
+    """Round rows: a part file per checkpoint interval under `metrics.parts/`, joined into
+    metrics.parquet when the run finishes.
+
+    Like the client rows, a checkpoint writes only the rows since the previous one, so a run
+    of many rounds (or FedBuff's many server steps) never rewrites what it already wrote.
+    """
 
     def __init__(self, out: Path, rows: list[dict] | None = None):
         self.path = out / "metrics.parquet"
+        self.parts = out / "metrics.parts"
+        self.parts.mkdir(parents=True, exist_ok=True)
         self.rows = list(rows or [])
+        self._saved = len(self.rows)  # rows already in part files
 
     @staticmethod
     def load(out: Path, up_to_round: int) -> History:
-        path = out / "metrics.parquet"
-        rows = pq.read_table(path).to_pylist() if path.exists() else []
-        return History(out, [r for r in rows if r["round"] <= up_to_round])
+        """The rows of rounds 1..`up_to_round` a run left in `out`; later parts are deleted."""
+        history = History(out)
+        parts = sorted(history.parts.glob("*.parquet"))
+        if not parts and history.path.exists():  # a run from before part files
+            rows = [r for r in pq.read_table(history.path).to_pylist() if r["round"] <= up_to_round]
+            history.rows = rows
+            history.save()
+            return history
+        for part in parts:
+            if int(part.stem.split("-")[1]) > up_to_round:
+                part.unlink()  # written after the last checkpoint: those rounds run again
+            else:
+                history.rows += pq.read_table(part).to_pylist()
+        history._saved = len(history.rows)
+        return history
 
     def append(self, row: dict) -> None:
         self.rows.append(row)
 
-    def table(self) -> pa.Table:
+    def table(self, rows: list[dict] | None = None) -> pa.Table:
+        rows = self.rows if rows is None else rows
         columns: dict[str, list] = {}
-        for row in self.rows:
+        for row in rows:
             for key in row:
                 columns.setdefault(key, [])
         for key in columns:
-            columns[key] = [row.get(key) for row in self.rows]
+            columns[key] = [row.get(key) for row in rows]
         return pa.table(columns) if columns else pa.table({"round": pa.array([], pa.int64())})
 
     def save(self) -> None:
+        """Write the rows since the last save as one part file."""
+        new = self.rows[self._saved :]
+        if not new:
+            return
+        name = f"{new[0]['round']:07d}-{new[-1]['round']:07d}.parquet"
+        write_atomic(self.table(new), self.parts / name)
+        self._saved = len(self.rows)
+
+    def finish(self) -> None:
+        """Write metrics.parquet whole, from every row (the baseline merged in by then)."""
+        self.save()
         write_atomic(self.table(), self.path)
 
 
