@@ -179,7 +179,9 @@ class Worker:
         updates = []
         # Empty clients are dropped after cutting, so a block is the same on every worker.
         size = block_size_for(cfg.block_size, self.scenario.federation.clients_per_round)
-        for block in blocks(np.sort(np.asarray(client_ids, np.int64)), size):
+        ids = np.sort(np.asarray(client_ids, np.int64))
+        # Cut as the pool cut them (by training size), so a worker count changes no bit.
+        for block in blocks(ids, size, self.federation.sizes(ids)):
             items = [by_id[int(c)] for c in block if int(c) in by_id]
             if not items:
                 continue
