@@ -5,16 +5,31 @@ A loader is `fn(params) -> Arrays`; nothing is ever downloaded.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from fedray.data.split import held_out_split, sklearn_digits
+
+
+class _OnFirstUse:
+    """A module imported when first used. pyarrow.compute costs about 0.2 s of CPU at
+    import (it loads pydoc and sysconfig), and only Parquet datasets use it: digits and
+    generated data, and `fedray validate` on them, never pay for it."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+pc = _OnFirstUse("pyarrow.compute")
+pq = _OnFirstUse("pyarrow.parquet")
 
 
 @dataclass(frozen=True)
