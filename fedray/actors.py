@@ -19,15 +19,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from fedray import checkpoint
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool
+from fedray.failures import StartupError
 from fedray.scenario import Scenario
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
 from fedray.server.client_state import ClientStateStore
 from fedray.server.state import ServerState
-
-
-class StartupError(RuntimeError):
-    """The actors could not start: the cluster is full, or a worker failed to build."""
 
 
 class WarmActors:

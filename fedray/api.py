@@ -15,7 +15,7 @@ import ray
 from fedray import calls, checkpoint
 from fedray.actors import WarmActors, node_table, start, stop
 from fedray.attacks import runtime
-from fedray.baseline import centralized_curve
+from fedray.baseline import Baseline
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, check_free, plan_pool
 from fedray.data import GENERATED
@@ -57,15 +57,24 @@ def _connect(address: str | None) -> bool:
     path = os.pathsep.join(
         [os.getcwd(), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
     )
-    env = {"env_vars": {"PYTHONPATH": path}}
     if address:
+        env = {"env_vars": {"PYTHONPATH": path}}
         ray.init(address=address, runtime_env=env, logging_level=logging.WARNING)
-    else:
+        return True
+    # A private instance's processes inherit this one's environment: the path set there, not
+    # as a runtime_env, spares each actor a round trip to Ray's runtime-env agent and lets
+    # Ray start it as a plain worker process.
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = path
+    try:
         # "local" starts a private instance even when RAY_ADDRESS or a `ray start` cluster
         # exists on this machine: joining one must be asked for with --address.
-        ray.init(
-            address="local", runtime_env=env, include_dashboard=False, logging_level=logging.WARNING
-        )
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
     return True
 
 
@@ -95,9 +104,13 @@ def run(
     """
     scenario, out_dir, resume_state = _resolve(scenario, overrides, out, resume)
     prepared = prepare(scenario)
+    # Trained in a thread of this process from here on, while Ray and the actors start.
+    baseline = None
+    if scenario.evaluation.centralized_baseline:
+        baseline = Baseline(scenario, prepared.initial_params, prepared.federation)
     started = _connect(address)
     try:
-        return _execute(scenario, prepared, out_dir, resume_state, progress, warm)
+        return _execute(scenario, prepared, out_dir, resume_state, progress, warm, baseline)
     finally:
         if started:
             ray.shutdown()
@@ -222,16 +235,16 @@ def _execute(
     resume_state: ServerState | None,
     progress,
     warm: WarmActors | None = None,
+    baseline: Baseline | None = None,
 ) -> RunResult:
+    begun = time.perf_counter()  # Ray is running: start-up is from here to round 1
     plan = _plan(scenario, warm)
     resuming = resume_state is not None
     state = (
         resume_state if resuming and resume_state.round else ServerState(0, prepared.initial_params)
     )
     sizes = prepared.federation.sizes
-    pool, aggregator, store, placement, startup_seconds = start(
-        scenario, plan, state, sizes, out_dir, warm
-    )
+    pool, aggregator, store, placement, _ = start(scenario, plan, state, sizes, out_dir, warm)
     output = bar = None
     try:
         output = RunOutput(out_dir, scenario, resume_from=state.round if resuming else None)
@@ -248,6 +261,7 @@ def _execute(
         malicious = frozenset(runtime.adversary(scenario).tolist())
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
         handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious, local_z)
+        startup_seconds = time.perf_counter() - begun
         stopped = run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = calls.get(
             aggregator.params.remote(), scenario.resources.call_timeout, "the aggregator (params)"
@@ -258,11 +272,8 @@ def _execute(
         stop(pool, aggregator, store, warm=warm, plan=plan, resources=scenario.resources)
         if output is not None:
             output.close()
-    if scenario.evaluation.centralized_baseline:  # after the pool is gone, so it finds a free CPU
-        # Warm workers keep their CPUs between runs, idle: the baseline then asks for none.
-        cpus = 0 if warm is not None else scenario.resources.num_cpus
-        task = ray.remote(centralized_curve).options(num_cpus=cpus)
-        output.add_baseline(ray.get(task.remote(scenario, prepared.initial_params)))
+    if baseline is not None:
+        output.add_baseline(baseline.result())
     gpu_ids = sorted({g for p in placement for g in p["gpu_ids"]})
     extra = {
         "mode": plan.mode,

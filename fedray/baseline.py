@@ -3,42 +3,129 @@
 Logged beside the federated curve so a user sees the price of federation. One baseline
 "round" is `client.epochs` epochs over all clients' training data, evaluated on the same
 central test split at the same rounds.
+
+It costs as much as a small run of its own, so the driver trains it in a background thread
+(`Baseline`) while the federated run starts and goes on, from the data and initial model
+the driver has already built; the thread's torch ops release the GIL, and the driver mostly
+waits on Ray. Its steps are torch.optim's arithmetic op for op (`StackedOptimizer` over one
+row), without torch.optim itself, whose first use imports torch._dynamo (about 1.5 s of CPU).
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.modules.dropout import _DropoutNd
 
 from fedray import seeding
-from fedray.client.train import evaluate, fit
+from fedray.client.stacked_optim import StackedOptimizer
+from fedray.client.train import evaluate
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
+from fedray.prepare import TORCH_RNG_LOCK
 
 
-def centralized_curve(scenario, initial_params: np.ndarray) -> list[dict]:
-    """Return `[{round, baseline_test_accuracy, baseline_test_loss}]` for the evaluated rounds."""
-    torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
-    federation = build_federation(scenario)
+def centralized_curve(scenario, initial_params: np.ndarray, federation=None) -> list[dict]:
+    """Return `[{round, baseline_test_accuracy, baseline_test_loss}]` for the evaluated rounds.
+
+    Never touches the state of torch's global generator, which other runs in this process may
+    be seeding (`prepare`): a model that draws from it in training (dropout) gets it forked
+    and seeded from the scenario, holding `TORCH_RNG_LOCK` throughout.
+
+    Args:
+        federation: the scenario's federated dataset when the caller has built it already.
+    """
+    federation = federation if federation is not None else build_federation(scenario)
+    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):  # its init draws, discarded
+        model = build_model(
+            scenario.model.type,
+            scenario.model.params,
+            federation.input_shape,
+            federation.num_classes,
+        )
+    unflatten(model, initial_params)
+    if not any(isinstance(m, _DropoutNd) for m in model.modules()):
+        return _curve(scenario, model, federation)
+    with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seeding.rng(scenario.seed, purpose=seeding.BASELINE).integers(2**62)))
+        return _curve(scenario, model, federation)
+
+
+def _curve(scenario, model: nn.Module, federation) -> list[dict]:
     x, y = federation.pooled_train()
     x_test, y_test = federation.central_test()
-    model = build_model(
-        scenario.model.type, scenario.model.params, federation.input_shape, federation.num_classes
-    )
-    unflatten(model, initial_params)
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     curve = []
     for r in range(1, scenario.rounds + 1):
-        fit(
-            model,
-            xt,
-            yt,
-            scenario.client,
-            seeding.torch_generator(scenario.seed, r, 0, seeding.BASELINE),
-        )
+        generator = seeding.torch_generator(scenario.seed, r, 0, seeding.BASELINE)
+        pooled_fit(model, xt, yt, scenario.client, generator)
         if r % scenario.evaluation.every == 0 or r == scenario.rounds:
             acc, loss, _ = evaluate(
                 model, x_test, y_test, scenario.evaluation.batch_size, torch.device("cpu")
             )
             curve.append({"round": r, "baseline_test_accuracy": acc, "baseline_test_loss": loss})
     return curve
+
+
+def pooled_fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, generator) -> None:
+    """Train `model` in place for `cfg.epochs` epochs of shuffled minibatches: the same
+    parameters, to the bit, as `fedray.client.train.fit` with a fresh optimizer (no proximal
+    term or correction), which `tests/test_baseline.py` checks."""
+    params = list(model.parameters())
+    rows = [p.detach().unsqueeze(0) for p in params]  # views: a step on a row moves the model
+    optimizer = StackedOptimizer.for_client_config(cfg, rows)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    step = 0
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(y), generator=generator)
+        for start in range(0, len(y), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            for p in params:
+                p.grad = None
+            loss_fn(model(x[idx]), y[idx]).backward()
+            with torch.no_grad():
+                optimizer.step(rows, [p.grad.unsqueeze(0) for p in params], step, 1)
+            step += 1
+
+
+class Baseline:
+    """`centralized_curve` in a daemon thread of the driver, started at once; `result()`
+    waits for it (and raises what it raised). A run that fails leaves it to finish unseen."""
+
+    def __init__(self, scenario, initial_params: np.ndarray, federation=None):
+        self._curve: list[dict] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._train,
+            args=(scenario, initial_params, federation),
+            name="fedray-baseline",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _train(self, scenario, initial_params, federation) -> None:
+        try:
+            self._curve = _isolated(scenario, initial_params, federation)
+        except BaseException as exc:  # handed to result(), in the driver's thread
+            self._error = exc
+
+    def result(self) -> list[dict]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._curve
+
+
+def _isolated(scenario, initial_params, federation) -> list[dict]:
+    """The curve with torch's intra-op threads at the scenario's `num_cpus`, as a worker has
+    them, so that its floats do not depend on the driver's machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
+    try:
+        return centralized_curve(scenario, initial_params, federation)
+    finally:
+        torch.set_num_threads(threads)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import ray
 from ray.exceptions import GetTimeoutError
 
-
-class NoAnswer(RuntimeError):
-    """An actor the run cannot go on without did not answer within resources.call_timeout."""
+from fedray.failures import NoAnswer
 
 
 def get(ref, timeout: float, what: str):

@@ -146,8 +146,7 @@ def _stress(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from fedray.actors import StartupError
-    from fedray.calls import NoAnswer
+    from fedray.failures import NoAnswer, StartupError
     from fedray.scenario import ScenarioError
 
     try:

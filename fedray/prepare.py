@@ -22,7 +22,9 @@ from fedray.privacy.local import check_private_model
 from fedray.scenario import Scenario, ScenarioError
 from fedray.server.privacy import USER_LEVEL, count_noise, user_noise_multiplier
 
-_INIT_LOCK = threading.Lock()
+# torch's global generator is one per process. Whoever seeds or draws from it while other
+# runs may share the process (fedray stress --parallel, the baseline's thread) holds this.
+TORCH_RNG_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def prepare(scenario: Scenario) -> Prepared:
     try:
         # fork_rng + manual_seed touch torch's process-wide generator: the lock keeps runs
         # started from several threads (fedray stress --parallel) from seeding each other's.
-        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seeding.rng(scenario.seed, purpose=seeding.INIT).integers(2**62)))
             model = build_model(
                 scenario.model.type,

@@ -107,8 +107,9 @@ def balance(client_ids: np.ndarray, sizes: np.ndarray, num_workers: int) -> list
 def balance_blocks(
     client_ids: np.ndarray, sizes: np.ndarray, num_workers: int, block_size: int
 ) -> list[list[int]]:
-    """Share whole blocks among workers: the sorted cohort cut into blocks of `block_size`
-    (`fedray.client.vectorized.blocks`), largest block first onto the least-loaded (LPT).
+    """Share whole blocks among workers: the cohort cut into blocks of `block_size` clients
+    of like size (`fedray.client.vectorized.blocks`), costliest block first onto the
+    least-loaded (LPT).
 
     A block's cost is its length times its largest client (it is padded to that client's
     steps). Blocks never depend on the worker count, so neither do the bits.
@@ -116,7 +117,7 @@ def balance_blocks(
     ids = np.asarray(client_ids)
     order = np.argsort(ids, kind="stable")
     size_of = dict(zip(ids.tolist(), np.asarray(sizes).tolist()))
-    cut = blocks(ids[order], block_size)
+    cut = blocks(ids[order], block_size, np.asarray(sizes)[order])
     cost = [len(b) * max(max(size_of[int(c)] for c in b), 1) for b in cut]
     per_worker = balance(np.arange(len(cut)), np.asarray(cost), num_workers)
     return [sorted(int(c) for b in share for c in cut[b]) for share in per_worker]

@@ -55,7 +55,6 @@ class Worker:
             from fedray.client.secure import SecureClients
 
             self.secure = SecureClients(self.scenario)
-        self._warm_up()
         # Cross-silo: each client trains alone on its own actor; blocks would buy nothing.
         mode = "off" if own_clients else self.scenario.client.vectorize
         self.vectorize, self.vectorize_reason = choose(
@@ -65,6 +64,8 @@ class Worker:
             log.warning(
                 "client.vectorize: auto trains one client at a time: %s", self.vectorize_reason
             )
+        if not self.vectorize:  # vectorised blocks use no torch.optim: nothing to warm up
+            self._warm_up()
         # Cross-silo: a worker pinned to its own clients holds their data for the whole run.
         self._held = {c: self.federation.client(c) for c in (own_clients or [])}
 
@@ -76,7 +77,8 @@ class Worker:
         """Take one optimizer step on a throwaway copy of the model.
 
         torch spends most of a second on its first backward pass and optimizer step in a
-        process; paying it here keeps it in start-up, out of round 1's time.
+        process (building a torch.optim optimizer imports torch._dynamo, 1.8 s of CPU);
+        paying it here keeps it in start-up, out of round 1's time.
         """
         import copy
 
@@ -177,7 +179,9 @@ class Worker:
         updates = []
         # Empty clients are dropped after cutting, so a block is the same on every worker.
         size = block_size_for(cfg.block_size, self.scenario.federation.clients_per_round)
-        for block in blocks(np.sort(np.asarray(client_ids, np.int64)), size):
+        ids = np.sort(np.asarray(client_ids, np.int64))
+        # Cut as the pool cut them (by training size), so a worker count changes no bit.
+        for block in blocks(ids, size, self.federation.sizes(ids)):
             items = [by_id[int(c)] for c in block if int(c) in by_id]
             if not items:
                 continue

@@ -5,14 +5,31 @@ A loader is `fn(params) -> Arrays`; nothing is ever downloaded.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+
+from fedray.data.split import held_out_split, sklearn_digits
+
+
+class _OnFirstUse:
+    """A module imported when first used. pyarrow.compute costs about 0.2 s of CPU at
+    import (it loads pydoc and sysconfig), and only Parquet datasets use it: digits and
+    generated data, and `fedray validate` on them, never pay for it."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+pc = _OnFirstUse("pyarrow.compute")
+pq = _OnFirstUse("pyarrow.parquet")
 
 
 @dataclass(frozen=True)
@@ -51,31 +68,23 @@ class ParquetParams:
 
 def _split(n: int, test_fraction: float, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fixed stratified held-out split, the same for every scenario seed."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(n)
     counts = np.bincount(labels)
     stratify = labels if counts[counts > 0].min() >= 2 else None
     try:
-        train, test = train_test_split(
-            idx, test_size=test_fraction, random_state=0, stratify=stratify
-        )
+        return held_out_split(n, test_fraction, stratify)
     except ValueError as exc:  # a split with no training or test example left
         raise DataError(
             "data.test_fraction",
             f"{test_fraction:g} of {n} examples leaves no usable split ({exc}) (got "
             f"{test_fraction:g}; expected a fraction that keeps examples on both sides)",
         ) from None
-    return np.sort(train), np.sort(test)
 
 
 def digits(params: DigitsParams) -> Arrays:
     """The 1,797 8x8 handwritten digits that scikit-learn ships, scaled to [0, 1]."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = (bunch.data / 16.0).astype(np.float32)
-    y = bunch.target.astype(np.int64)
+    data, target = sklearn_digits()
+    x = (data / 16.0).astype(np.float32)
+    y = target.astype(np.int64)
     train, test = _split(len(y), params.test_fraction, y)
     return Arrays(x[train], y[train], x[test], y[test], num_classes=10)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 
@@ -75,6 +74,10 @@ def reconstruction_error(x: torch.Tensor | np.ndarray, x_hat: torch.Tensor | np.
     DLG recovers a batch in no particular order, so the pairing minimises the total MSE
     (Hungarian algorithm on the (b, b) pairwise MSE matrix).
     """
+    # Imported here, not at the top: scipy.optimize costs every Aggregator 0.6 s of start-up
+    # (it imports this module for privacy audits), and only an audit's rounds need it.
+    from scipy.optimize import linear_sum_assignment
+
     a = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     b = np.asarray(x_hat, dtype=np.float64).reshape(len(x_hat), -1)
     if a.shape != b.shape:
