@@ -19,6 +19,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from fedray import checkpoint
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool
+from fedray.compression.clients import tables as compression_tables
 from fedray.scenario import Scenario
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
@@ -86,8 +87,9 @@ def start(
     plain = to_plain(scenario)
     started = time.perf_counter()
     store = None
-    if client_plan(scenario, sizes).control_variates:
-        store = _start_store(out_dir, state)
+    tables = compression_tables(scenario.compression)
+    if client_plan(scenario, sizes).control_variates or tables:
+        store = _start_store(out_dir, state, tables)
     server_state = replace(state, client_states=None)  # those live in the store
     reused = warm.take(plan, scenario.resources) if warm is not None else None
     if reused is not None:
@@ -119,7 +121,7 @@ def start(
     return pool, aggregator, store, placement, time.perf_counter() - started
 
 
-def _start_store(out_dir: Path, state: ServerState):
+def _start_store(out_dir: Path, state: ServerState, tables: tuple[str, ...] = ()):
     """The client state store actor, on this (the driver's) node: its files live under the
     run's directory, so that checkpoints can link them. Resumes from the checkpoint's copy."""
     saved = checkpoint.clients_dir(out_dir, state.round)
@@ -131,6 +133,7 @@ def _start_store(out_dir: Path, state: ServerState):
             str((out_dir / "client_state").resolve()),
             checkpoint=str(saved.resolve()) if state.round and saved.exists() else None,
             snapshot=state.client_states,  # checkpoints written before the on-disk store
+            tables=tables,
         )
     )
 
