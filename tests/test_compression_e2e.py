@@ -66,3 +66,28 @@ def test_bytes_are_those_of_the_encoding_per_client_and_per_round(runs):
         assert row["bytes_up_total"] == sum(r["bytes_up"] for r in mine)
         assert row["bytes_down_mean"] == pytest.approx(np.mean([r["bytes_down"] for r in mine]))
     assert rows[-1]["bytes_up_cumulative"] == sum(r["bytes_up"] for r in trained)
+
+
+def test_random_k_with_a_shared_seed_is_summed_securely_on_its_coordinates(tmp_path):
+    from fedray.compression.clients import shared_indices
+    from fedray.prepare import prepare
+
+    scenario = tiny(
+        rounds=1,
+        compression={"type": "randomk", "fraction": 0.1, "shared": True},
+        secure_aggregation={"protocol": "secagg", "clip": 1.0, "max_weight": 40},
+        evaluation={"federated_clients": 0},
+    )
+    result = fedray.run(scenario, out=tmp_path / "secure")
+
+    s = load_scenario(scenario)
+    moved = np.flatnonzero(result.params != prepare(s).initial_params)
+    shared = shared_indices(s, 1, D)  # 65 of the 650 coordinates
+    # Only those moved (not all of them: digits' border pixels are always 0, so their
+    # weights get no gradient).
+    assert set(moved.tolist()) <= set(shared.tolist()) and len(moved) > len(shared) // 2
+    clients = pq.read_table(result.out_dir / "clients.parquet").to_pylist()
+    masked = [c["secagg_bytes_up"] for c in clients if c["status"] == "trained"]
+    # Masked, each client's input is 66 integers (65 coordinates and its weight), not 651.
+    assert masked and all(c["bytes_up"] is None for c in clients)
+    assert max(masked) < 4 * 651

@@ -160,8 +160,11 @@ class Worker:
             if residuals is not None:
                 own = residuals[1][int(np.searchsorted(residuals[0], u.client_id))]
             payload, u = compression.upload(self.scenario, round_, u, own)
+            if self.secure is not None:  # its update leaves masked: secagg_bytes_up counts it
+                del u.metrics["bytes_up"]
             start, down = starts[u.client_id]
-            u.metrics["bytes_up"] += beside
+            if "bytes_up" in u.metrics:
+                u.metrics["bytes_up"] += beside
             u.metrics["bytes_down"] = down + beside
             if self.scenario.compression.downlink.type != "none":
                 u.extras[compression.COPY] = start
@@ -231,9 +234,13 @@ class Worker:
         A malicious client boosts its own update here (model replacement): the server could
         not do it for the adversary on a masked vector, and clipping then bounds the boost.
         """
+        if not updates:
+            return []
         keys = []
+        # Random-k with a cohort-shared seed: only the shared coordinates are masked and summed.
+        shared = compression.shared_indices(self.scenario, round_, len(updates[0].delta))
         for u in updates:
-            delta = u.delta
+            delta = u.delta if shared is None else u.delta[shared]
             if u.client_id in self.malicious and runtime.active(self.scenario, round_):
                 delta = delta * np.float32(self.scenario.attack.boost)
             if self.scenario.privacy.mode in USER_LEVEL:

@@ -68,6 +68,22 @@ def _codec_problems(path: str, part) -> list[tuple]:
 
 def _secure_problems(c) -> list[tuple]:
     """Under secure aggregation the server sums masked vectors coordinate by coordinate."""
+    out = []
+    if c.error_feedback or c.downlink.type != "none":
+        key = "error_feedback" if c.error_feedback else "downlink.type"
+        out.append(
+            (
+                f"compression.{key}",
+                "under secure aggregation the update leaves masked, and the residuals and "
+                "copies it would leave for the client state store have no path there yet",
+                getattr(c, key) if c.error_feedback else c.downlink.type,
+                "false / none with a secure_aggregation.protocol",
+            )
+        )
+    return out + _secure_codec_problems(c)
+
+
+def _secure_codec_problems(c) -> list[tuple]:
     if c.type == "topk":
         return [
             (

@@ -16,6 +16,7 @@ import numpy as np
 from fedray import seeding
 from fedray.attacks import DATA_ATTACKS
 from fedray.compression import decode, encode, error_feedback, size
+from fedray.compression.sparse import random_indices, resolve_k
 from fedray.types import ClientUpdate, UpdateBatch
 
 RESIDUAL, COPY = "residual", "copy"
@@ -36,6 +37,26 @@ def uplink_rng(seed: int, round_: int, client_id: int, section) -> np.random.Gen
     """A client's compression stream; random-k with `shared` uses the cohort's one."""
     shared = section.type == "randomk" and section.params.shared
     return seeding.rng(seed, round_, seeding.NO_CLIENT if shared else client_id, seeding.COMPRESS)
+
+
+def shared_indices(scenario, round_: int, d: int) -> np.ndarray | None:
+    """The coordinates every client keeps this round under random-k with `shared` (the ones
+    its payloads name), else None. Under secure aggregation only these are masked and summed."""
+    c = scenario.compression
+    if not (c.type == "randomk" and c.params.shared):
+        return None
+    rng = uplink_rng(scenario.seed, round_, seeding.NO_CLIENT, c)
+    return random_indices(int(rng.integers(0, 2**63)), d, resolve_k(c.params, d))
+
+
+def scatter_shared(scenario, round_: int, batch: UpdateBatch, dim: int) -> UpdateBatch:
+    """Put securely summed rows of the shared coordinates back into (n, dim) deltas."""
+    idx = shared_indices(scenario, round_, dim)
+    if idx is None or batch.deltas.shape[1] == dim:
+        return batch
+    rows = np.zeros((len(batch.client_ids), dim), np.float32)
+    rows[:, idx] = batch.deltas
+    return UpdateBatch(batch.client_ids, rows, batch.num_examples, batch.extras)
 
 
 def upload(

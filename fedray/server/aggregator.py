@@ -133,6 +133,7 @@ class Aggregator:
                 f"aggregator is at round {self.state.round}; asked to apply round {round_}"
             )
         batch, secure, members = self._secure.finish(_gather(replies, self._timeout))
+        batch = compression.scatter_shared(self.scenario, round_, batch, len(self.state.params))
         self._secure = None
         self.state, metrics = server_round(
             self.state, batch, self.scenario, self._reference(round_), secure["secagg_survivors"]

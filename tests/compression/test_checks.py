@@ -36,6 +36,13 @@ SECURE = {"protocol": "secagg", "clip": 1.0}
             {"compression": {"type": "qsgd"}, "secure_aggregation": SECURE},
             "secure aggregation already quantizes every coordinate",
         ),
+        (
+            {
+                "compression": {"type": "randomk", "k": 5, "shared": True, "error_feedback": True},
+                "secure_aggregation": SECURE,
+            },
+            "compression.error_feedback: under secure aggregation the update leaves masked",
+        ),
         ({"compression": {"type": "topk"}}, "give k (a count) or fraction"),
         ({"compression": {"type": "randomk", "k": 3, "fraction": 0.1}}, "exactly one"),
         ({"compression": {"type": "qsgd", "bits": 4, "levels": 9}}, "compression.levels: 4 bits"),
