@@ -26,7 +26,7 @@ def test_throughput_rows_report_the_codecs_exact_sizes():
     rows = bench.measure(5000, repeat=1)
 
     assert [r["codec"] for r in rows] == [label for label, _ in bench.CODECS]
-    for (label, spec), row in zip(bench.CODECS, rows):
+    for (_, spec), row in zip(bench.CODECS, rows):
         name, params = spec if spec else ("none", None)
         assert row["bytes"] == compression.size(name, params, 5000)
     # 50 values and their 13-bit indices behind a 10-byte header: 10 + 82 + 200.
