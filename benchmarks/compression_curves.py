@@ -102,15 +102,21 @@ def plot(runs: list[dict], path: Path, target: float) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
+    # One colour per codec; solid with error feedback, dashed without; downlink dotted.
+    families = sorted({run["label"].split(" + EF")[0] for run in runs})
+    colours = dict(zip(families, plt.get_cmap("tab10").colors))
+    colours["none"] = "black"
     for run in runs:
         rows = [r for r in run["rows"] if r.get("test_accuracy") is not None]
-        style = "-" if "EF" in run["label"] or run["label"] == "none" else "--"
+        name = run["label"]
+        style = ":" if "down:" in name else "-" if "EF" in name or name == "none" else "--"
         ax.plot(
             [r["bytes_up_cumulative"] for r in rows],
             [r["test_accuracy"] for r in rows],
             style,
-            label=run["label"],
-            linewidth=2.2 if run["label"] == "none" else 1.4,
+            color=colours[name.split(" + EF")[0]],
+            label=name,
+            linewidth=2.2 if name == "none" else 1.4,
         )
     ax.axhline(target, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")

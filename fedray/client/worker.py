@@ -105,8 +105,11 @@ class Worker:
             "pid": os.getpid(),
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
             "device": str(self.device),
-            "vectorized": self.vectorize,
-            "vectorize_reason": self.vectorize_reason,
+            # Downlink compression starts each client from its own copy: the loop (see _fit).
+            "vectorized": self.vectorize and self.scenario.compression.downlink.type == "none",
+            "vectorize_reason": self.vectorize_reason
+            if self.scenario.compression.downlink.type == "none"
+            else "downlink compression: each client starts from its own copy of the model",
         }
 
     def train(
