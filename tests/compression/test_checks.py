@@ -52,6 +52,14 @@ SECURE = {"protocol": "secagg", "clip": 1.0}
             "client.vectorize: with downlink compression each client starts from its own copy",
         ),
         ({"compression": {"type": "zip"}}, "compression.type: unknown name"),
+        ({"compression": {"type": "topk", "k": 0}}, "compression.k: out of range"),
+        ({"compression": {"type": "topk", "k": 2.5}}, "compression.k: wrong type"),
+        ({"compression": {"type": "randomk", "fraction": 0}}, "compression.fraction: out of range"),
+        ({"compression": {"type": "qsgd", "bucket": 0}}, "compression.bucket: out of range"),
+        ({"compression": {"type": "sign", "k": 3}}, "compression.k: unknown key"),
+        ({"compression": [1, 2]}, "compression: wrong type"),
+        ({"compression": {"downlink": 5}}, "compression.downlink: wrong type"),
+        ({"compression": {"type": "module:thing"}}, "compression.type: unknown name"),
         ({"compression": {"type": "topk", "fraction": 1.5}}, "compression.fraction: out of range"),
         ({"compression": {"downlink": {"type": "qsgd", "bits": 9}}}, "compression.downlink.bits"),
     ],
@@ -66,6 +74,18 @@ def test_every_problem_is_reported_at_once():
     )
     assert "compression.error_feedback: wrong type" in text
     assert "compression.downlink.type: unknown name" in text
+
+
+def test_compression_composes_with_central_dp_and_a_robust_rule():
+    s = load_scenario(
+        tiny(
+            compression={"type": "sign", "error_feedback": True},
+            privacy={"mode": "central", "noise_multiplier": 1.0},
+        )
+    )
+    assert s.compression.type == "sign" and s.privacy.mode == "central"
+    s = load_scenario(tiny(compression={"type": "topk", "k": 5}, defense={"type": "median"}))
+    assert s.defense.type == "median"
 
 
 def test_random_k_with_a_shared_seed_passes_under_secure_aggregation():

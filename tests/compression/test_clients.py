@@ -86,3 +86,26 @@ def test_store_tables_survive_a_checkpoint_bitwise(tmp_path):
     assert got["copy_known"].tolist() == [False, False, False, True, False]
     assert not np.array_equal(got["residual"][1][0], store.rows(ids)["residual"][1][0])
     assert not fresh.rows(ids)["residual_known"].any()
+
+
+def test_a_model_attackers_crafted_rows_go_through_the_codec_and_honest_rows_do_not():
+    s = load_scenario(
+        {
+            "compression": {"type": "topk", "k": 3},
+            "attack": {"type": "sign_flip", "fraction": 0.2},
+        }
+    )
+    rng = np.random.default_rng(3)
+    deltas = rng.standard_normal((4, D)).astype(np.float32)
+    batch = clients.UpdateBatch(np.arange(4), deltas, np.ones(4, np.int64))
+    bad = np.array([False, True, False, True])
+
+    out = clients.recompress(s, 2, batch, bad)
+
+    assert [np.count_nonzero(row) for row in out.deltas] == [D, 3, D, 3]
+    assert out.deltas[~bad].tobytes() == deltas[~bad].tobytes()
+    # A data attack's update was trained poisoned and compressed on the worker already.
+    data = load_scenario(
+        {"compression": {"type": "topk", "k": 3}, "attack": {"type": "label_flip", "fraction": 0.2}}
+    )
+    assert clients.recompress(data, 2, batch, bad).deltas.tobytes() == deltas.tobytes()
