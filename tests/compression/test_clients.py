@@ -109,3 +109,17 @@ def test_a_model_attackers_crafted_rows_go_through_the_codec_and_honest_rows_do_
         {"compression": {"type": "topk", "k": 3}, "attack": {"type": "label_flip", "fraction": 0.2}}
     )
     assert clients.recompress(data, 2, batch, bad).deltas.tobytes() == deltas.tobytes()
+
+
+def test_tensorboard_charts_bytes_against_accuracy_for_compressed_runs_only():
+    from fedray.metrics.dashboard import layout
+    from fedray.metrics.tensorboard import tag
+
+    charts = layout(load_scenario({"compression": {"type": "sign"}}))
+    chart = charts["communication: bytes against accuracy"]["bytes sent so far (up, down)"]
+    assert chart[1] == [
+        "^communication/bytes_up_cumulative$",
+        "^communication/bytes_down_cumulative$",
+    ]
+    assert "communication: bytes against accuracy" not in layout(load_scenario({}))
+    assert tag("bytes_up_total") == "communication/bytes_up_total"
