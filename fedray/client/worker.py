@@ -131,7 +131,10 @@ class Worker:
             if job is not None:
                 jobs.append(job)
         starts = {job[0]: self._download(round_, params, job[0], states) for job in jobs}
-        updates = self._fit(params, client_ids, jobs, starts)
+        if self.scenario.compression.downlink.type == "none":
+            updates = self._fit(params, client_ids, jobs)
+        else:
+            updates = self._fit_from_copies(jobs, starts)
         updates, payloads = self._upload(round_, updates, starts, states, len(params))
         by_id = {u.client_id: u for u in updates}
         for record in records:
@@ -203,17 +206,25 @@ class Worker:
             control = (server["c"], own)
         return record, (cid, data, generator, control)
 
-    def _fit(self, params: np.ndarray, client_ids: list[int], jobs: list[tuple], starts) -> list:
+    def _fit_from_copies(self, jobs: list[tuple], starts: dict) -> list:
+        """Train the prepared clients one by one, each from its own start (`starts`: id ->
+        (params, bytes)), as downlink compression needs: a vectorised block starts from one."""
+        cfg = self.scenario.client
+        return [
+            train_client(
+                self.model, starts[cid][0], cid, data, cfg, gen, self.device, self.plan, ctl
+            )
+            for cid, data, gen, ctl in jobs
+        ]
+
+    def _fit(self, params: np.ndarray, client_ids: list[int], jobs: list[tuple]) -> list:
         """Train the prepared clients, in blocks cut from the sorted share when vectorised
         (the pool hands out whole blocks, so they are the blocks of the cohort), else one by
-        one from each one's start (`starts`: id -> (params, bytes)); return ClientUpdates."""
+        one; return their ClientUpdates."""
         cfg = self.scenario.client
-        # Downlink compression starts each client from its own copy: a block starts from one.
-        if not self.vectorize or self.scenario.compression.downlink.type != "none":
+        if not self.vectorize:
             return [
-                train_client(
-                    self.model, starts[cid][0], cid, data, cfg, gen, self.device, self.plan, ctl
-                )
+                train_client(self.model, params, cid, data, cfg, gen, self.device, self.plan, ctl)
                 for cid, data, gen, ctl in jobs
             ]
         by_id = {job[0]: job for job in jobs}
