@@ -16,10 +16,9 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from fedray import checkpoint
+from fedray import checkpoint, compression
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool
-from fedray.compression.clients import tables as compression_tables
 from fedray.scenario import Scenario
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
@@ -87,7 +86,7 @@ def start(
     plain = to_plain(scenario)
     started = time.perf_counter()
     store = None
-    tables = compression_tables(scenario.compression)
+    tables = compression.store_tables(scenario.compression)
     if client_plan(scenario, sizes).control_variates or tables:
         store = _start_store(out_dir, state, tables)
     server_state = replace(state, client_states=None)  # those live in the store

@@ -57,6 +57,14 @@ CODECS: dict[str, Entry] = ClosedRegistry(
 )
 _BY_ID = {entry.fn.id: entry.fn for entry in CODECS.values()}
 DIRECTIONS = ("up", "down")
+RESIDUAL, COPY = "residual", "copy"  # the client state store's tables (clients.py)
+
+
+def store_tables(section) -> tuple[str, ...]:
+    """The client state store tables `section` (scenario.compression) needs: `residual` for
+    uplink error feedback, `copy` (each client's model) for downlink compression."""
+    out = (RESIDUAL,) if section.error_feedback and section.type != "none" else ()
+    return out + ((COPY,) if section.downlink.type != "none" else ())
 
 
 def codec(name: str) -> Codec:

@@ -15,17 +15,9 @@ import numpy as np
 
 from fedray import seeding
 from fedray.attacks import DATA_ATTACKS
-from fedray.compression import decode, encode, error_feedback, size
+from fedray.compression import COPY, RESIDUAL, decode, encode, error_feedback, size
 from fedray.compression.sparse import random_indices, resolve_k
 from fedray.types import ClientUpdate, UpdateBatch
-
-RESIDUAL, COPY = "residual", "copy"
-
-
-def tables(section) -> tuple[str, ...]:
-    """The client state store tables `section` (scenario.compression) needs."""
-    out = (RESIDUAL,) if section.error_feedback and section.type != "none" else ()
-    return out + ((COPY,) if section.downlink.type != "none" else ())
 
 
 def dense_bytes(d: int) -> int:
