@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from fedray.attacks import DATA_ATTACKS, MODEL_ATTACKS
-from fedray.compression import CODECS
+from fedray.compression.config import Compression
 from fedray.data import DATASETS
 from fedray.data.partition import PARTITIONS
 from fedray.defenses import DEFENSES
@@ -196,29 +196,6 @@ class Privacy:
 
 class System(Reserved):
     pass
-
-
-@dataclass(frozen=True)
-class Downlink:
-    """What the server sends a client that holds a copy of the model: the delta since that
-    copy, compressed (`type`: none, topk, randomk, qsgd, sign). The server keeps each client's
-    copy, so what one message leaves out the next one carries (server-side error feedback)."""
-
-    __tag__: ClassVar = ("type", CODECS)
-    type: str = "none"
-    params: Any = None
-
-
-@dataclass(frozen=True)
-class Compression:
-    """The uplink codec for each client's update (`type`, its parameters beside it), error
-    feedback on the client, and the downlink codec (see fedray/compression/)."""
-
-    __tag__: ClassVar = ("type", CODECS)
-    type: str = "none"
-    error_feedback: bool = False  # carry what compression left out into the next round
-    downlink: Downlink = field(default_factory=Downlink)
-    params: Any = None
 
 
 @dataclass(frozen=True)
