@@ -112,7 +112,9 @@ def payload_bytes(section, d: int, direction: str = "up") -> int:
             downloads the whole model uncompressed: `payload_bytes(None, d, "down")`.
 
     Exact for every built-in codec: their sizes depend on the configuration and d only.
-    SCAFFOLD's control variates, sent beside the model in both directions, are not included.
+    SCAFFOLD's control variates, sent beside the model in both directions, are not included
+    (add `payload_bytes(None, d, direction)` for them). Under secure aggregation the update
+    leaves masked, and the protocol's own messages are what travel (`secagg_bytes_up`).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'up' or 'down'; got {direction!r}")
