@@ -16,7 +16,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from fedray import checkpoint
+from fedray import checkpoint, compression
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool
 from fedray.failures import StartupError
@@ -83,8 +83,9 @@ def start(
     plain = to_plain(scenario)
     started = time.perf_counter()
     store = None
-    if client_plan(scenario, sizes).control_variates:
-        store = _start_store(out_dir, state)
+    tables = compression.store_tables(scenario.compression)
+    if client_plan(scenario, sizes).control_variates or tables:
+        store = _start_store(out_dir, state, tables)
     server_state = replace(state, client_states=None)  # those live in the store
     reused = warm.take(plan, scenario.resources) if warm is not None else None
     if reused is not None:
@@ -116,7 +117,7 @@ def start(
     return pool, aggregator, store, placement, time.perf_counter() - started
 
 
-def _start_store(out_dir: Path, state: ServerState):
+def _start_store(out_dir: Path, state: ServerState, tables: tuple[str, ...] = ()):
     """The client state store actor, on this (the driver's) node: its files live under the
     run's directory, so that checkpoints can link them. Resumes from the checkpoint's copy."""
     saved = checkpoint.clients_dir(out_dir, state.round)
@@ -128,6 +129,7 @@ def _start_store(out_dir: Path, state: ServerState):
             str((out_dir / "client_state").resolve()),
             checkpoint=str(saved.resolve()) if state.round and saved.exists() else None,
             snapshot=state.client_states,  # checkpoints written before the on-disk store
+            tables=tables,
         )
     )
 

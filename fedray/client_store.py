@@ -60,6 +60,12 @@ class ClientStore:
             values[where[mine]] = rows[self.row[at[mine]]]
         return ids, values
 
+    def known(self, client_ids) -> np.ndarray:
+        """Whether each client id has a stored vector (bool, in the order given)."""
+        ids = np.asarray(client_ids, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        return (self.ids[pos] == ids) if len(self.ids) else np.zeros(len(ids), bool)
+
     def put(self, client_ids, values) -> None:
         """Set each client's vector (rows of `values`, (k, dim)); ids must be distinct."""
         ids = np.asarray(client_ids, dtype=np.int64)

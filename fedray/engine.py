@@ -17,6 +17,7 @@ import numpy as np
 from fedray import calls, checkpoint, seeding
 from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
+from fedray.compression.clients import traffic
 from fedray.privacy.local import planned_steps
 
 log = logging.getLogger("fedray")
@@ -94,6 +95,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         "clients_trained": len(trained),
         "clients_failed": len(failed),
         "clients_empty": sum(r["status"] == "empty" for r in records),
+        **traffic(trained),
         **server,
     }
     ev = s.evaluation

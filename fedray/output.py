@@ -87,6 +87,11 @@ class RunOutput:
         row["elapsed_seconds"] = row["wall_seconds"] + (
             self.history.rows[-1]["elapsed_seconds"] if self.history.rows else 0.0
         )
+        for key in ("bytes_up", "bytes_down"):  # what the run has sent so far, for x axes
+            before = (
+                self.history.rows[-1].get(f"{key}_cumulative") if self.history.rows else 0
+            ) or 0
+            row[f"{key}_cumulative"] = before + (row.get(f"{key}_total") or 0)
         self.history.append(row)
         self.clients.extend(client_rows)
         if self.tb:

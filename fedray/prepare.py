@@ -14,6 +14,7 @@ from fedray import seeding
 from fedray.attacks import runtime
 from fedray.client.plan import ClientPlan, client_plan
 from fedray.client.vectorized import can_vectorize
+from fedray.compression import checks as compression_checks
 from fedray.data import build_federation
 from fedray.data.datasets import DataError
 from fedray.models import build_model, flatten
@@ -71,7 +72,11 @@ def prepare(scenario: Scenario) -> Prepared:
     _check_privacy(scenario, model, federation)
     _check_vectorize(scenario, model, federation)
     _check_weights(scenario, federation)
-    return Prepared(federation, flatten(model))
+    params = flatten(model)
+    found = compression_checks.model_problems(scenario.compression, len(params))
+    if found:
+        raise ScenarioError(found, scenario.name)
+    return Prepared(federation, params)
 
 
 def _check_weights(scenario: Scenario, federation) -> None:

@@ -27,6 +27,8 @@ SECAGG = 13  # secure aggregation's buckets and neighbour graph, per round
 QUANTIZE = 14  # a client's stochastic rounding before masking, per round and client
 DROPOUT = 15  # the stage at which a client goes silent in the protocol, per round and client
 PRIVACY = 16  # differential privacy's noise: the server's per round, a client's per round
+COMPRESS = 20  # a client's uplink compression (random-k's coordinates, QSGD's coins), per round
+COMPRESS_DOWN = 21  # the server's downlink compression to one client, per round and client
 
 NO_ROUND = 0  # rounds count from 1, so 0 names per-run streams
 NO_CLIENT = 0

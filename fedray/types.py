@@ -25,13 +25,18 @@ class UpdateBatch:
     """Many clients' updates stacked: the wire format from a Worker to the Aggregator.
 
     `extras` holds per-row arrays a strategy needs besides the delta: `num_steps` (k,)
-    (FedNova), `initial_loss` (k,) (q-FFL), `control_delta` (k, d) (SCAFFOLD).
+    (FedNova), `initial_loss` (k,) (q-FFL), `control_delta` (k, d) (SCAFFOLD), and the
+    vectors the client state store keeps: `residual`, `copy` (compression).
+
+    With compression the deltas are (k, 0) and `payloads` holds each row's encoded update
+    (bytes); the Aggregator decodes them (`fedray.compression.clients.decode_batch`).
     """
 
     client_ids: np.ndarray  # (k,) int64, ascending
     deltas: np.ndarray  # (k, d) float32
     num_examples: np.ndarray  # (k,) int64
     extras: dict = field(default_factory=dict)
+    payloads: tuple = ()  # (k,) bytes when compressed
 
     @staticmethod
     def stack(updates: list[ClientUpdate], dim: int) -> UpdateBatch:
@@ -52,11 +57,13 @@ class UpdateBatch:
         ids = np.concatenate([b.client_ids for b in batches])
         order = np.argsort(ids, kind="stable")
         keys = batches[0].extras.keys()
+        payloads = [p for b in batches for p in b.payloads]
         return UpdateBatch(
             ids[order],
             np.concatenate([b.deltas for b in batches])[order],
             np.concatenate([b.num_examples for b in batches])[order],
             {k: np.concatenate([b.extras[k] for b in batches])[order] for k in keys},
+            tuple(payloads[i] for i in order) if payloads else (),
         )
 
     def rows(self, keep: np.ndarray) -> UpdateBatch:
@@ -66,4 +73,5 @@ class UpdateBatch:
             self.deltas[keep],
             self.num_examples[keep],
             {k: v[keep] for k, v in self.extras.items()},
+            tuple(p for p, k in zip(self.payloads, keep) if k) if self.payloads else (),
         )

@@ -40,6 +40,12 @@ def test_run_writes_every_output_and_learns(tmp_path):
     clients = pq.read_table(out / "clients.parquet").to_pylist()
     assert len(clients) == 4 * 6
     assert all(sum(c["label_histogram"]) == c["num_examples"] for c in clients)
+    # Uncompressed, each trained client still reports its bytes: 650 float32 and a header.
+    sent = [c["bytes_up"] for c in clients if c["status"] == "trained"]
+    assert sent and set(sent) == {6 + 4 * 650} == {
+        c["bytes_down"] for c in clients if c["bytes_down"]
+    }
+    assert sum(r["bytes_up_total"] for r in history) == sum(sent)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rounds"] == 4
     assert summary["final_test_accuracy"] == history[-1]["test_accuracy"]

@@ -263,7 +263,7 @@ class WorkerPool:
 
         def submit(actor, share):
             call = actor.train.options(num_returns=2)
-            states = store.get.remote(share) if store is not None else None
+            states = store.rows.remote(share) if store is not None else None
             return tuple(call.remote(params_ref, round_, share, server, states))
 
         done, failed = self._dispatch(submit, self.shares(cohort, sizes))

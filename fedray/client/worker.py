@@ -20,10 +20,10 @@ from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
 from fedray.client.vectorized import block_size_for, blocks, choose, train_block
+from fedray.compression import clients as compression
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
 from fedray.server.privacy import USER_LEVEL, client_noise
-from fedray.types import UpdateBatch
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,11 @@ class Worker:
             "pid": os.getpid(),
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
             "device": str(self.device),
-            "vectorized": self.vectorize,
-            "vectorize_reason": self.vectorize_reason,
+            # Downlink compression starts each client from its own copy: the loop (see _fit).
+            "vectorized": self.vectorize and self.scenario.compression.downlink.type == "none",
+            "vectorize_reason": self.vectorize_reason
+            if self.scenario.compression.downlink.type == "none"
+            else "downlink compression: each client starts from its own copy of the model",
         }
 
     def train(
@@ -129,14 +132,53 @@ class Worker:
             records.append(record)
             if job is not None:
                 jobs.append(job)
-        updates = self._fit(params, client_ids, jobs)
+        starts = {job[0]: self._download(round_, params, job[0], states) for job in jobs}
+        if self.scenario.compression.downlink.type == "none":
+            updates = self._fit(params, client_ids, jobs)
+        else:
+            updates = self._fit_from_copies(jobs, starts)
+        updates, payloads = self._upload(round_, updates, starts, states, len(params))
         by_id = {u.client_id: u for u in updates}
         for record in records:
             if record["client_id"] in by_id:
                 record.update(status="trained", **by_id[record["client_id"]].metrics)
         if self.secure is not None:
             return self._advertise(round_, updates), records
-        return UpdateBatch.stack(updates, len(params)), records
+        return compression.wire_batch(updates, payloads, len(params)), records
+
+    def _download(self, round_: int, params: np.ndarray, cid: int, states) -> tuple:
+        """(the model client `cid` starts from, bytes it downloaded): its copy plus the
+        server's compressed delta with downlink compression, else the global model."""
+        copy = None
+        if states is not None and compression.COPY in states:
+            ids, rows = states[compression.COPY]
+            at = int(np.searchsorted(ids, cid))
+            copy = rows[at] if states[f"{compression.COPY}_known"][at] else None
+        return compression.download(self.scenario, round_, cid, params, copy)
+
+    def _upload(self, round_: int, updates: list, starts: dict, states, dim: int) -> tuple:
+        """Compress each update (with its residual under error feedback); return the updates as
+        the server will decode them, and their payloads (None when uncompressed)."""
+        residuals = states.get(compression.RESIDUAL) if states is not None else None
+        # SCAFFOLD's variates travel beside the model both ways, as float32.
+        beside = compression.dense_bytes(dim) if self.plan.control_variates else 0
+        out, payloads = [], []
+        for u in updates:
+            own = None
+            if residuals is not None:
+                own = residuals[1][int(np.searchsorted(residuals[0], u.client_id))]
+            payload, u = compression.upload(self.scenario, round_, u, own)
+            if self.secure is not None:  # its update leaves masked: secagg_bytes_up counts it
+                del u.metrics["bytes_up"]
+            start, down = starts[u.client_id]
+            if "bytes_up" in u.metrics:
+                u.metrics["bytes_up"] += beside
+            u.metrics["bytes_down"] = down + beside
+            if self.scenario.compression.downlink.type != "none":
+                u.extras[compression.COPY] = start
+            out.append(u)
+            payloads.append(payload)
+        return out, payloads
 
     def _prepare(self, round_: int, cid: int, server, states) -> tuple[dict, tuple | None]:
         """A client's record, and what training it needs: (id, data, generator, control),
@@ -161,9 +203,21 @@ class Worker:
         generator = seeding.torch_generator(self.scenario.seed, round_, cid, seeding.TRAIN)
         control = None
         if self.plan.control_variates:
-            own = states[1][int(np.searchsorted(states[0], cid))]
+            ids, rows = states["control"]
+            own = rows[int(np.searchsorted(ids, cid))]
             control = (server["c"], own)
         return record, (cid, data, generator, control)
+
+    def _fit_from_copies(self, jobs: list[tuple], starts: dict) -> list:
+        """Train the prepared clients one by one, each from its own start (`starts`: id ->
+        (params, bytes)), as downlink compression needs: a vectorised block starts from one."""
+        cfg = self.scenario.client
+        return [
+            train_client(
+                self.model, starts[cid][0], cid, data, cfg, gen, self.device, self.plan, ctl
+            )
+            for cid, data, gen, ctl in jobs
+        ]
 
     def _fit(self, params: np.ndarray, client_ids: list[int], jobs: list[tuple]) -> list:
         """Train the prepared clients, in blocks cut from the sorted share when vectorised
@@ -198,9 +252,13 @@ class Worker:
         A malicious client boosts its own update here (model replacement): the server could
         not do it for the adversary on a masked vector, and clipping then bounds the boost.
         """
+        if not updates:
+            return []
         keys = []
+        # Random-k with a cohort-shared seed: only the shared coordinates are masked and summed.
+        shared = compression.shared_indices(self.scenario, round_, len(updates[0].delta))
         for u in updates:
-            delta = u.delta
+            delta = u.delta if shared is None else u.delta[shared]
             if u.client_id in self.malicious and runtime.active(self.scenario, round_):
                 delta = delta * np.float32(self.scenario.attack.boost)
             if self.scenario.privacy.mode in USER_LEVEL:

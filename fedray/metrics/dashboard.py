@@ -52,6 +52,14 @@ def layout(scenario) -> dict:
             "epsilon spent": _lines(["privacy_epsilon", *local]),
             "test accuracy": _lines(["test_accuracy"]),
         }
+    c = scenario.compression
+    if c.type != "none" or c.downlink.type != "none":
+        charts["communication: bytes against accuracy"] = {
+            "bytes sent so far (up, down)": _lines(
+                ["bytes_up_cumulative", "bytes_down_cumulative"]
+            ),
+            "test accuracy": _lines(["test_accuracy"]),
+        }
     return charts
 
 

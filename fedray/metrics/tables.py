@@ -33,6 +33,10 @@ CLIENT_SCHEMA = pa.schema(
         ("secagg_bytes_down", pa.int64()),
         ("secagg_seconds", pa.float64()),
         ("secagg_dropped_at", pa.string()),
+        # Bytes of this client's messages, as encoded (fedray/compression): its update up,
+        # the model (or the compressed delta to its copy) down; null if it did not train.
+        ("bytes_up", pa.int64()),
+        ("bytes_down", pa.int64()),
         # Local DP-SGD (null when off): this round's steps, sample rate and noise multiplier.
         ("dp_steps", pa.int64()),
         ("dp_sample_rate", pa.float64()),

@@ -28,6 +28,7 @@ GROUPS = (
     ("privacy_", "privacy", True),
     ("audit_", "audit", True),
     ("baseline_", "baseline", True),
+    ("bytes_", "communication", False),
 )
 NOT_SCALARS = frozenset({"round"})  # the step itself
 

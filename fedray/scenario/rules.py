@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 
+from fedray.compression import checks as compression_checks
 from fedray.data import GENERATED
 from fedray.scenario.convert import Problems
 from fedray.scenario.schema import Scenario
@@ -36,6 +37,8 @@ def check(s: Scenario, problems: Problems) -> None:
     _check_attack(s, problems)
     _check_secure(s, problems)
     _check_privacy(s, problems)
+    for problem in compression_checks.problems(s):
+        problems.add(*problem)
     if s.data.dataset in GENERATED and s.data.partition.type != "natural":
         problems.add(
             "data.partition.type",

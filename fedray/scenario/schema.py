@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from fedray.attacks import DATA_ATTACKS, MODEL_ATTACKS
+from fedray.compression.config import Compression
 from fedray.data import DATASETS
 from fedray.data.partition import PARTITIONS
 from fedray.defenses import DEFENSES
@@ -194,10 +195,6 @@ class Privacy:
 
 
 class System(Reserved):
-    pass
-
-
-class Compression(Reserved):
     pass
 
 

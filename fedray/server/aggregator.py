@@ -16,6 +16,7 @@ from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.client.pool import answered
 from fedray.client.train import evaluate, train_client
+from fedray.compression import clients as compression
 from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
 from fedray.models import build_model, unflatten
@@ -82,7 +83,11 @@ class Aggregator:
             np.zeros(0, np.int64), np.zeros((0, dim), np.float32), np.zeros(0, np.int64)
         )
         batch = UpdateBatch.concat(list(batches)) if batches else empty
+        batch = compression.decode_batch(batch, dim)
         batch, attack = runtime.attack_batch(self.scenario, batch, self._malicious, round_)
+        if runtime.active(self.scenario, round_):  # the adversary sends through the codec too
+            bad = np.isin(batch.client_ids, self._malicious)
+            batch = compression.recompress(self.scenario, round_, batch, bad)
         reference = self._reference(round_)
         self.state, metrics = server_round(self.state, batch, self.scenario, reference)
         metrics.update(attack)
@@ -93,6 +98,11 @@ class Aggregator:
             kept = batch.rows(~np.isin(batch.client_ids, metrics["rejected_ids"]))
             added = self.store.add.remote(kept.client_ids, kept.extras["control_delta"])
             calls.get(added, self._timeout, "the client state store (its add call)")
+        if self.store is not None:
+            kept = ~np.isin(batch.client_ids, metrics["rejected_ids"])
+            for table, ids, rows in compression.state_writes(batch, kept):
+                put = self.store.put.remote(table, ids, rows)
+                calls.get(put, self._timeout, f"the client state store (its {table} write)")
         return metrics
 
     # Secure aggregation: the protocol's server half, stage by stage. Messages arrive as
@@ -123,6 +133,7 @@ class Aggregator:
                 f"aggregator is at round {self.state.round}; asked to apply round {round_}"
             )
         batch, secure, members = self._secure.finish(_gather(replies, self._timeout))
+        batch = compression.scatter_shared(self.scenario, round_, batch, len(self.state.params))
         self._secure = None
         self.state, metrics = server_round(
             self.state, batch, self.scenario, self._reference(round_), secure["secagg_survivors"]

@@ -89,6 +89,8 @@ PURE = [
     "fedray.models",
     "fedray.prepare",  # fedray validate: data and model, no Ray
     "fedray.client.vectorized",
+    "fedray.compression",
+    "fedray.compression.clients",
 ]
 DRIVER = ["ray", "fedray.api", "fedray.cli", "fedray.engine", "fedray.client.pool"]
 
