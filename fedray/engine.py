@@ -18,6 +18,7 @@ from fedray import calls, checkpoint, seeding
 from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.privacy.local import planned_steps
+from fedray.system.rounds import SystemRounds
 
 log = logging.getLogger("fedray")
 
@@ -33,6 +34,7 @@ class Handles:
     store: object = None  # Ray handle to server.client_state.ClientStateStore (SCAFFOLD)
     malicious: frozenset = frozenset()  # the adversary's client ids, fixed for the run
     local_z: float = 0.0  # local DP-SGD's noise multiplier (privacy.mode: local)
+    system: SystemRounds | None = None  # the virtual clock; set by run_rounds
 
 
 def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
@@ -62,11 +64,14 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     s = h.scenario
     start = time.perf_counter()
     cohort = sample_clients(
-        s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
+        s.seed, round_, s.federation.population, h.system.cohort_size(), seeding.SAMPLE
     )
+    # The virtual clock decides first: who reports, and after how many local steps.
+    plan = h.system.plan(round_, cohort, h.sizes(cohort))
+    trains, steps = (cohort, None) if plan is None else (plan.trains(), plan.partial())
     server = h.aggregator.server_message.remote() if h.store is not None else None
     update_refs, records, failed, holders = h.pool.train(
-        params_ref, round_, cohort, h.sizes(cohort), server, h.store
+        params_ref, round_, trains, h.sizes(trains), server, h.store, steps
     )
     if s.secure_aggregation.protocol == "none":
         server = _ask(h, h.aggregator.step.remote(round_, *update_refs), "step")
@@ -111,6 +116,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         ledger = h.aggregator.account_local.remote(*_local_steps(trained))
         row.update(_ask(h, ledger, "account_local"))
     row.update(h.pool.take_faults())
+    h.system.finish(plan, round_, records, row)
     row["wall_seconds"] = time.perf_counter() - start
     return row, records, histograms, params_ref
 
@@ -225,6 +231,8 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
     """
     s = h.scenario
     every = s.output.checkpoint_every
+    if h.system is None:
+        h.system = start_system(h, output, params_ref)
     over = budget_exceeded(h, first_round)
     warned = False
     for round_ in range(first_round, s.rounds + 1):
@@ -255,6 +263,12 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
             output.checkpoint(_ask(h, h.aggregator.server_state.remote(), "server_state"))
         progress.update(row)
     return {}
+
+
+def start_system(h: Handles, output, params_ref) -> SystemRounds:
+    """The virtual clock and participation counts where the run's history leaves them."""
+    dim = len(calls.get(params_ref, h.scenario.resources.call_timeout, "the global parameters"))
+    return SystemRounds.resume(h.scenario, dim, output.out, output.history.rows)
 
 
 def _stopped(round_: int, epsilon: float) -> dict:

@@ -110,7 +110,13 @@ class Worker:
         }
 
     def train(
-        self, params: np.ndarray, round_: int, client_ids: list[int], server=None, states=None
+        self,
+        params: np.ndarray,
+        round_: int,
+        client_ids: list[int],
+        server=None,
+        states=None,
+        steps: dict | None = None,
     ):
         """Train each client from `params`; return (UpdateBatch, per-client records).
 
@@ -120,6 +126,8 @@ class Worker:
         Args:
             server: what the server sends besides the parameters (SCAFFOLD: {"c": (d,)}).
             states: (ids (k,), (k, d)) persisted client variates for the round's cohort.
+            steps: {client id: local steps} for clients the virtual clock cuts short
+                (partial work); the others train their full epochs.
         """
         records, jobs = [], []
         for cid in client_ids:
@@ -127,7 +135,7 @@ class Worker:
             records.append(record)
             if job is not None:
                 jobs.append(job)
-        updates = self._fit(params, client_ids, jobs)
+        updates = self._fit(params, client_ids, jobs, steps or {})
         by_id = {u.client_id: u for u in updates}
         for record in records:
             if record["client_id"] in by_id:
@@ -163,14 +171,27 @@ class Worker:
             control = (server["c"], own)
         return record, (cid, data, generator, control)
 
-    def _fit(self, params: np.ndarray, client_ids: list[int], jobs: list[tuple]) -> list:
+    def _fit(
+        self, params: np.ndarray, client_ids: list[int], jobs: list[tuple], caps: dict
+    ) -> list:
         """Train the prepared clients, in blocks cut from the sorted share when vectorised
         (the pool hands out whole blocks, so they are the blocks of the cohort), else one by
         one; return their ClientUpdates."""
         cfg = self.scenario.client
         if not self.vectorize:
             return [
-                train_client(self.model, params, cid, data, cfg, gen, self.device, self.plan, ctl)
+                train_client(
+                    self.model,
+                    params,
+                    cid,
+                    data,
+                    cfg,
+                    gen,
+                    self.device,
+                    self.plan,
+                    ctl,
+                    caps.get(cid),
+                )
                 for cid, data, gen, ctl in jobs
             ]
         by_id = {job[0]: job for job in jobs}
@@ -183,8 +204,9 @@ class Worker:
                 continue
             ids, datas, gens, ctls = (list(x) for x in zip(*items))
             controls = ctls if self.plan.control_variates else None
+            cut = [caps.get(c) for c in ids] if caps else None
             updates += train_block(
-                self.model, params, ids, datas, cfg, gens, self.device, self.plan, controls
+                self.model, params, ids, datas, cfg, gens, self.device, self.plan, controls, cut
             )
         return updates
 

@@ -11,6 +11,7 @@ import os
 from fedray.data import GENERATED
 from fedray.scenario.convert import Problems
 from fedray.scenario.schema import Scenario
+from fedray.system import rules as system_rules
 
 
 def check(s: Scenario, problems: Problems) -> None:
@@ -36,6 +37,7 @@ def check(s: Scenario, problems: Problems) -> None:
     _check_attack(s, problems)
     _check_secure(s, problems)
     _check_privacy(s, problems)
+    system_rules.check(s, problems)
     if s.data.dataset in GENERATED and s.data.partition.type != "natural":
         problems.add(
             "data.partition.type",
