@@ -78,6 +78,26 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     else:
         server = secure_step(h, round_, cohort, update_refs, holders, records)
     params_ref = h.aggregator.params.remote()
+    row, histograms = round_row(h, round_, server, records, failed, params_ref, len(cohort))
+    if s.privacy.mode == "local":
+        trained = [r for r in records if r["status"] in ("trained", "rejected")]
+        ledger = h.aggregator.account_local.remote(*_local_steps(trained))
+        row.update(_ask(h, ledger, "account_local"))
+    row.update(h.pool.take_faults())
+    h.system.finish(plan, round_, records, row)
+    row["wall_seconds"] = time.perf_counter() - start
+    return row, records, histograms, params_ref
+
+
+def round_row(
+    h: Handles, round_: int, server: dict, records: list[dict], failed: list, params_ref, sampled
+) -> tuple[dict, dict]:
+    """After the server step: mark the records with what the server did, and build the
+    round's row (training summary, server metrics, evaluation when due) and histograms.
+
+    Shared by synchronous rounds and FedBuff's server steps (`fedray.asynchronous`).
+    """
+    s = h.scenario
     rejected = set(server.pop("rejected_ids", []))
     selected = server.pop("defense_selected_ids", None)
     server.pop("malicious_ids", None)
@@ -95,7 +115,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     row = {
         "round": round_,
         **_train_summary(trained),
-        "clients_sampled": len(cohort),
+        "clients_sampled": sampled,
         "clients_trained": len(trained),
         "clients_failed": len(failed),
         "clients_empty": sum(r["status"] == "empty" for r in records),
@@ -112,13 +132,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         summary, accuracies = summarize_federated_eval(h.pool.evaluate(params_ref, ids))
         row.update(summary)
         histograms["federated_eval/client_accuracy"] = accuracies
-    if s.privacy.mode == "local":
-        ledger = h.aggregator.account_local.remote(*_local_steps(trained))
-        row.update(_ask(h, ledger, "account_local"))
-    row.update(h.pool.take_faults())
-    h.system.finish(plan, round_, records, row)
-    row["wall_seconds"] = time.perf_counter() - start
-    return row, records, histograms, params_ref
+    return row, histograms
 
 
 def _ask(h: Handles, ref, method: str, stages: int = 1):
@@ -222,8 +236,13 @@ def _train_summary(trained: list[dict]) -> dict:
     }
 
 
-def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> dict:
+def run_rounds(
+    h: Handles, output, first_round: int, params_ref, progress, play=None, on_checkpoint=None
+) -> dict:
     """Play rounds `first_round..scenario.rounds`, recording and checkpointing as they finish.
+
+    `play(h, round_, params_ref)` plays one round (default `play_round`; FedBuff passes its
+    server step); `on_checkpoint(round_)` runs just before a checkpoint commits.
 
     With a privacy budget, each round is checked before it is played; when the next round
     would exceed it and `on_budget` is stop, the round just played is evaluated and
@@ -246,7 +265,7 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
                 over,
             )
             warned = True
-        row, records, histograms, params_ref = play_round(h, round_, params_ref)
+        row, records, histograms, params_ref = (play or play_round)(h, round_, params_ref)
         spent = row.get("privacy_epsilon")
         if over is not None or (spent is not None and spent > _budget(s.privacy)):
             row["privacy_budget_exceeded"] = 1.0
@@ -256,6 +275,8 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
             row.update(_ask(h, h.aggregator.evaluate.remote(), "evaluate"))
         output.record(row, records, histograms)
         if (every and round_ % every == 0) or last:
+            if on_checkpoint is not None:
+                on_checkpoint(round_)
             if h.store is not None:  # before the server state, which commits the checkpoint
                 dest = checkpoint.clients_dir(output.out, round_).resolve()
                 timeout = s.resources.call_timeout

@@ -69,9 +69,7 @@ class SystemRounds:
     def finish(self, plan: clock.RoundPlan | None, round_: int, records: list[dict], row: dict):
         """Add the clients the clock kept out to `records`, the clock's columns to every
         record, and virtual time, reasons and participation to `row`; advance the clock."""
-        self.participation.add(records)
-        row.update(self.participation.summary())
-        self._privacy(row)
+        self.account(records, row)
         if plan is None:
             return
         at = {int(c): i for i, c in enumerate(plan.client_ids)}
@@ -87,6 +85,12 @@ class SystemRounds:
         records.sort(key=lambda r: r["client_id"])
         row.update(round_metrics(plan, self.clock))
         self.clock = plan.end
+
+    def account(self, records: list[dict], row: dict) -> None:
+        """Count who reported in `records`; add participation and its epsilon bound to `row`."""
+        self.participation.add(records)
+        row.update(self.participation.summary())
+        self._privacy(row)
 
     def _privacy(self, row: dict) -> None:
         """The max_participation bound beside (or, when chosen, instead of) Poisson's."""
