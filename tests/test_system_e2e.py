@@ -19,7 +19,9 @@ SYNC = {
     "accept_partial": True,
     "availability": {"type": "bernoulli", "probability": 0.7},
     "dropout": {"before": 0.1, "after": 0.1},
+    "accountant": "max_participation",
 }
+CENTRAL = {"mode": "central", "noise_multiplier": 1.0}
 ASYNC = {
     "mode": "async",
     "devices": {"speed": {"median": 20.0, "sigma": 0.8}},
@@ -43,9 +45,9 @@ def warm():
 @pytest.fixture(scope="module")
 def sync_runs(tmp_path_factory, warm):
     tmp = tmp_path_factory.mktemp("sync")
-    full = fedray.run(tiny(rounds=4, system=SYNC), out=tmp / "full", warm=warm)
+    full = fedray.run(tiny(rounds=4, system=SYNC, privacy=CENTRAL), out=tmp / "full", warm=warm)
     # checkpoints at rounds 2 and 3
-    fedray.run(tiny(rounds=3, system=SYNC), out=tmp / "part", warm=warm)
+    fedray.run(tiny(rounds=3, system=SYNC, privacy=CENTRAL), out=tmp / "part", warm=warm)
     resumed = fedray.run(None, ["rounds=4"], resume=tmp / "part", warm=warm)
     return full, resumed
 
@@ -104,6 +106,21 @@ def test_metrics_carry_virtual_and_wall_time(sync_runs):
             == r["clients_sampled"]
         )
     assert (sync_runs[0].out_dir / "tensorboard" / "virtual_clock").is_dir()
+
+
+def test_participation_is_counted_and_bounds_epsilon_when_asked(sync_runs):
+    history = sync_runs[0].history.to_pylist()
+    rows = clients(sync_runs[0])
+    counts: dict[int, int] = {}
+    for c in rows:
+        if c["status"] == "trained":
+            counts[c["client_id"]] = counts.get(c["client_id"], 0) + 1
+            assert c["participation"] == counts[c["client_id"]]
+
+    assert history[-1]["participation_max"] == max(counts.values())
+    for r in history:
+        assert r["privacy_epsilon"] == r["privacy_epsilon_participation"]
+        assert r["privacy_epsilon_poisson"] < r["privacy_epsilon"]
 
 
 def test_sync_resume_continues_the_clock_to_the_same_bits(sync_runs):

@@ -158,7 +158,8 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
     if s.defense.bucketing > 1:
         rule = with_bucketing(rule, s.defense.bucketing)
     rng = np.random.default_rng(0)
-    n = s.federation.clients_per_round
+    # FedBuff runs the rule over each buffer, not over a cohort.
+    n = s.system.fedbuff.buffer if s.system.mode == "async" else s.federation.clients_per_round
     if n > s.federation.population or n > TRIAL_ROWS:
         return  # refused above, or too large to try (Krum's distances grow as n^2)
     secure = s.secure_aggregation

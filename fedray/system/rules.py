@@ -112,6 +112,13 @@ def _check_async(s, problems) -> None:
             "local DP-SGD's ledger is kept per synchronous round",
             "none, central or distributed with system.mode: async",
         ),
+        "system.fedbuff.buffer": (
+            s.privacy.mode == "central" and sysc.fedbuff.buffer != s.federation.clients_per_round,
+            sysc.fedbuff.buffer,
+            "central DP noises each server step's mean for federation.clients_per_round "
+            "clients and accounts q = clients_per_round / population per step",
+            f"federation.clients_per_round ({s.federation.clients_per_round})",
+        ),
         "strategy.name": (
             s.strategy.name == "scaffold",
             "scaffold",
