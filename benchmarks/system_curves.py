@@ -126,20 +126,52 @@ def _mean(rows: list[dict], key: str) -> str:
     return f"{sum(values) / len(values):.2f}" if values else "-"
 
 
+def draw_diurnal(result, path: Path) -> None:
+    """Reports per round and accuracy against the hour of the virtual day."""
+    rows = result.history.to_pylist()
+    hours = [r["virtual_seconds"] / 3600 for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.bar(
+        hours,
+        [r["clients_trained"] for r in rows],
+        width=0.25,
+        color="tab:gray",
+        label="clients reporting in the round (of 10 wanted)",
+    )
+    ax.set_xlabel("virtual hours since midnight")
+    ax.set_ylabel("clients reporting")
+    right = ax.twinx()
+    right.plot(hours, [r["test_accuracy"] for r in rows], color="tab:red", label="test accuracy")
+    right.set_ylabel("test accuracy")
+    right.set_ylim(0, 1)
+    ax.set_title("diurnal availability from the shipped trace")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.88), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("/tmp/system_curves"))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--only", choices=["all", "diurnal"], default="all")
     args = parser.parse_args()
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     warm = WarmActors()
+    docs = ROOT / "docs"
     try:
+        diurnal = fedray.run(
+            ROOT / "scenarios" / "system_diurnal_trace.yaml", out=args.out / "diurnal", warm=warm
+        )
+        draw_diurnal(diurnal, docs / "system_diurnal.png")
+        if args.only == "diurnal":
+            return
         deadlines = run_all("system_stragglers.yaml", DEADLINES, args.out, warm, args.seeds)
         fedbuff = run_all("system_fedbuff.yaml", FEDBUFF, args.out, warm, args.seeds)
     finally:
         warm.close()
         ray.shutdown()
-    docs = ROOT / "docs"
     draw(deadlines, "stragglers: deadline and over-commitment", docs / "system_deadlines.png")
     draw(fedbuff, "FedBuff against synchronous FedAvg, 400 updates", docs / "system_fedbuff.png")
     print(f"medians over {args.seeds} seeds")

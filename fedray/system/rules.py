@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 
-from fedray.system.trace import AVAILABILITY_COLUMNS, DEVICE_COLUMNS, missing_columns
+from fedray.system.trace import (
+    AVAILABILITY_COLUMNS,
+    DEVICE_COLUMNS,
+    availability_trace,
+    device_trace,
+    missing_columns,
+)
 
 
 def check(s, problems) -> None:
@@ -21,10 +27,12 @@ def check(s, problems) -> None:
             "system.devices.tiers", "set, but devices.source is not tiers", len(d.tiers), "[]"
         )
     if d.source == "trace":
-        _check_trace("system.devices.trace", d.trace, DEVICE_COLUMNS, problems)
+        _check_trace("system.devices.trace", d.trace, DEVICE_COLUMNS, problems, device_trace)
     a = sysc.availability
     if a.type == "trace":
-        _check_trace("system.availability.trace", a.trace, AVAILABILITY_COLUMNS, problems)
+        _check_trace(
+            "system.availability.trace", a.trace, AVAILABILITY_COLUMNS, problems, availability_trace
+        )
     if sysc.accountant == "max_participation" and s.privacy.mode not in ("central", "distributed"):
         problems.add(
             "system.accountant",
@@ -59,7 +67,8 @@ def _check_off(sysc, problems) -> None:
             )
 
 
-def _check_trace(path: str, value: str | None, columns: tuple, problems) -> None:
+def _check_trace(path: str, value: str | None, columns: tuple, problems, read) -> None:
+    """The file exists, has the columns, and its rows make sense (read once, then cached)."""
     if not value:
         problems.add(path, "required by the trace source", value, "a CSV or Parquet file")
         return
@@ -75,6 +84,13 @@ def _check_trace(path: str, value: str | None, columns: tuple, problems) -> None
         problems.add(
             path, f"the trace lacks columns {missing}", value, "columns " + ", ".join(columns)
         )
+        return
+    try:
+        read(value)
+    except ValueError as exc:
+        problems.add(path, str(exc).split(": ", 1)[-1], value)
+    except Exception as exc:  # a column of the wrong type, say: what the reader said
+        problems.add(path, f"unreadable trace ({type(exc).__name__}: {exc})", value)
 
 
 def _check_async(s, problems) -> None:

@@ -60,3 +60,35 @@ def test_out_of_range_values_and_accountant_without_dp_are_reported():
     assert "system.deadline: out of range" in text
     assert "system.dropout.before: out of range" in text
     assert "system.accountant: bounds user-level DP" in text
+
+
+def test_bad_trace_rows_and_garbage_files_are_reported_at_validation(tmp_path):
+    rows = tmp_path / "a.csv"
+    rows.write_text("client_id,active,inactive,finish_time\n0,50,10,100\n")
+    garbage = tmp_path / "d.parquet"
+    garbage.write_bytes(b"\x00not parquet at all")
+
+    text = problems(
+        system={
+            "mode": "sync",
+            "devices": {"source": "trace", "trace": str(garbage)},
+            "availability": {"type": "trace", "trace": str(rows)},
+        }
+    )
+
+    assert "system.devices.trace: not a readable CSV or Parquet file" in text
+    assert "system.availability.trace: every interval needs active < inactive" in text
+
+
+def test_the_cli_exits_2_without_a_traceback_on_a_bad_system_section(tmp_path, capsys):
+    from fedray.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text("system: {mode: sync, deadline: 0, devices: {source: tiers}}\n")
+
+    code = main(["validate", str(path)])
+
+    err = capsys.readouterr()
+    assert code == 2
+    assert "system.devices.tiers: the tiers source needs tiers" in err.out + err.err
+    assert "Traceback" not in err.out + err.err
