@@ -28,7 +28,7 @@ class VirtualClockSink:
         for key in SERIES:
             value = row.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.sink._writer.add_scalar(TAG_PREFIX + key, value, step)
+                self.sink.scalar(TAG_PREFIX + key, value, step)
 
     def close(self) -> None:
         self.sink.close()
