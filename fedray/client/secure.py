@@ -15,6 +15,7 @@ from fedray.secagg.client import ClientSession
 from fedray.secagg.encoding import quantize
 from fedray.secagg.messages import SecAggAbort
 from fedray.server.secure import STAGES, client_units, round_plan
+from fedray.system.clock import cohort_size
 
 NONFINITE = "rejected: non-finite update"
 
@@ -53,7 +54,6 @@ class SecureClients:
             self._clear()
             s = self.scenario
             from fedray.engine import sample_clients
-            from fedray.system.clock import cohort_size
 
             # Over-committed rounds ask more clients; those the clock keeps out never send
             # their keys, so the protocol sees them as dropouts before advertising.

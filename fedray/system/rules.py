@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 
-from fedray.system.trace import (
-    AVAILABILITY_COLUMNS,
-    DEVICE_COLUMNS,
-    availability_trace,
-    device_trace,
-    missing_columns,
-)
+# Column names only: the readers (pyarrow) load when a scenario names a trace.
+DEVICE_COLUMNS = ("client_id", "computation", "communication")
+AVAILABILITY_COLUMNS = ("client_id", "active", "inactive", "finish_time")
 
 
 def check(s, problems) -> None:
@@ -27,12 +23,10 @@ def check(s, problems) -> None:
             "system.devices.tiers", "set, but devices.source is not tiers", len(d.tiers), "[]"
         )
     if d.source == "trace":
-        _check_trace("system.devices.trace", d.trace, DEVICE_COLUMNS, problems, device_trace)
+        _check_trace("system.devices.trace", d.trace, DEVICE_COLUMNS, problems)
     a = sysc.availability
     if a.type == "trace":
-        _check_trace(
-            "system.availability.trace", a.trace, AVAILABILITY_COLUMNS, problems, availability_trace
-        )
+        _check_trace("system.availability.trace", a.trace, AVAILABILITY_COLUMNS, problems)
     if sysc.accountant == "max_participation" and s.privacy.mode not in ("central", "distributed"):
         problems.add(
             "system.accountant",
@@ -67,8 +61,11 @@ def _check_off(sysc, problems) -> None:
             )
 
 
-def _check_trace(path: str, value: str | None, columns: tuple, problems, read) -> None:
+def _check_trace(path: str, value: str | None, columns: tuple, problems) -> None:
     """The file exists, has the columns, and its rows make sense (read once, then cached)."""
+    from fedray.system import trace
+
+    read = trace.device_trace if columns == DEVICE_COLUMNS else trace.availability_trace
     if not value:
         problems.add(path, "required by the trace source", value, "a CSV or Parquet file")
         return
@@ -76,7 +73,7 @@ def _check_trace(path: str, value: str | None, columns: tuple, problems, read) -
         problems.add(path, "file not found", value, "an existing CSV or Parquet file")
         return
     try:
-        missing = missing_columns(value, columns)
+        missing = trace.missing_columns(value, columns)
     except Exception as exc:  # any unreadable file: say what the reader said
         problems.add(path, f"not a readable CSV or Parquet file ({exc})", value)
         return

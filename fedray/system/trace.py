@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-DEVICE_COLUMNS = ("client_id", "computation", "communication")
+DEVICE_COLUMNS = ("client_id", "computation", "communication")  # as in system/rules.py
 DROPOUT_COLUMNS = ("dropout_before", "dropout_during", "dropout_after")
 AVAILABILITY_COLUMNS = ("client_id", "active", "inactive", "finish_time")
 
