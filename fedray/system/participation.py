@@ -23,38 +23,54 @@ REPORTED = ("trained", "rejected")
 
 
 class Participation:
-    """Client id -> rounds (or server steps) it reported in."""
+    """Client id -> rounds (or server steps) it reported in, as two sorted int64 arrays:
+    16 bytes per client that ever reported, never a Python object per client."""
 
-    def __init__(self, counts: dict[int, int] | None = None):
-        self.counts: dict[int, int] = dict(counts or {})
+    def __init__(self, ids=None, counts=None):
+        self.ids = np.asarray(ids if ids is not None else [], dtype=np.int64)
+        self.counts = np.asarray(counts if counts is not None else [], dtype=np.int64)
 
     @staticmethod
     def load(out: Path, up_to_round: int) -> Participation:
         """Rebuild the counts of a resumed run from its client part files."""
-        counts: dict[int, int] = {}
+        p = Participation()
         for part in sorted((Path(out) / "clients.parts").glob("*.parquet")):
             t = pq.read_table(part, columns=["round", "client_id", "status"]).to_pydict()
-            for r, c, st in zip(t["round"], t["client_id"], t["status"]):
-                if r <= up_to_round and st in REPORTED:
-                    counts[c] = counts.get(c, 0) + 1
-        return Participation(counts)
+            p._merge(
+                [
+                    c
+                    for r, c, st in zip(t["round"], t["client_id"], t["status"])
+                    if r <= up_to_round and st in REPORTED
+                ]
+            )
+        return p
 
     def add(self, records: list[dict]) -> None:
         """Count the reporters among `records`, and write each one's count into its record."""
-        for rec in records:
-            if rec.get("status") in REPORTED:
-                c = rec["client_id"]
-                self.counts[c] = self.counts.get(c, 0) + 1
-                rec["participation"] = self.counts[c]
+        reporters = [rec for rec in records if rec.get("status") in REPORTED]
+        self._merge([rec["client_id"] for rec in reporters])
+        for rec in reporters:
+            rec["participation"] = self.count(rec["client_id"])
+
+    def _merge(self, new_ids: list[int]) -> None:
+        if not new_ids:
+            return
+        ids = np.concatenate([self.ids, np.asarray(new_ids, np.int64)])
+        weights = np.concatenate([self.counts, np.ones(len(new_ids), np.int64)])
+        self.ids, inverse = np.unique(ids, return_inverse=True)
+        self.counts = np.bincount(inverse, weights=weights).astype(np.int64)
+
+    def count(self, client_id: int) -> int:
+        i = int(np.searchsorted(self.ids, client_id))
+        return int(self.counts[i]) if i < len(self.ids) and self.ids[i] == client_id else 0
 
     def summary(self) -> dict:
-        values = np.fromiter(self.counts.values(), dtype=np.int64, count=len(self.counts))
-        if not len(values):
+        if not len(self.counts):
             return {"participation_max": 0, "participation_clients": 0}
         return {
-            "participation_max": int(values.max()),
-            "participation_mean": float(values.mean()),
-            "participation_clients": len(values),
+            "participation_max": int(self.counts.max()),
+            "participation_mean": float(self.counts.mean()),
+            "participation_clients": len(self.counts),
         }
 
 
