@@ -14,6 +14,7 @@ import ray
 
 from fedray import calls, checkpoint
 from fedray.actors import WarmActors, node_table, start, stop
+from fedray.asynchronous import run_async
 from fedray.attacks import runtime
 from fedray.baseline import Baseline
 from fedray.client.plan import client_plan
@@ -262,7 +263,8 @@ def _execute(
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
         handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious, local_z)
         startup_seconds = time.perf_counter() - begun
-        stopped = run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
+        runner = run_async if scenario.system.mode == "async" else run_rounds
+        stopped = runner(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = calls.get(
             aggregator.params.remote(), scenario.resources.call_timeout, "the aggregator (params)"
         )

@@ -19,6 +19,7 @@ from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.compression.clients import traffic
 from fedray.privacy.local import planned_steps
+from fedray.system.rounds import SystemRounds
 
 log = logging.getLogger("fedray")
 
@@ -34,6 +35,7 @@ class Handles:
     store: object = None  # Ray handle to server.client_state.ClientStateStore (SCAFFOLD)
     malicious: frozenset = frozenset()  # the adversary's client ids, fixed for the run
     local_z: float = 0.0  # local DP-SGD's noise multiplier (privacy.mode: local)
+    system: SystemRounds | None = None  # the virtual clock; set by run_rounds
 
 
 def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
@@ -63,17 +65,40 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     s = h.scenario
     start = time.perf_counter()
     cohort = sample_clients(
-        s.seed, round_, s.federation.population, s.federation.clients_per_round, seeding.SAMPLE
+        s.seed, round_, s.federation.population, h.system.cohort_size(), seeding.SAMPLE
     )
+    # The virtual clock decides first: who reports, and after how many local steps.
+    plan = h.system.plan(round_, cohort, h.sizes(cohort))
+    trains, steps = (cohort, None) if plan is None else (plan.trains(), plan.partial())
     server = h.aggregator.server_message.remote() if h.store is not None else None
     update_refs, records, failed, holders = h.pool.train(
-        params_ref, round_, cohort, h.sizes(cohort), server, h.store
+        params_ref, round_, trains, h.sizes(trains), server, h.store, steps
     )
     if s.secure_aggregation.protocol == "none":
         server = _ask(h, h.aggregator.step.remote(round_, *update_refs), "step")
     else:
         server = secure_step(h, round_, cohort, update_refs, holders, records)
     params_ref = h.aggregator.params.remote()
+    row, histograms = round_row(h, round_, server, records, failed, params_ref, len(cohort))
+    if s.privacy.mode == "local":
+        trained = [r for r in records if r["status"] in ("trained", "rejected")]
+        ledger = h.aggregator.account_local.remote(*_local_steps(trained))
+        row.update(_ask(h, ledger, "account_local"))
+    row.update(h.pool.take_faults())
+    h.system.finish(plan, round_, records, row)
+    row["wall_seconds"] = time.perf_counter() - start
+    return row, records, histograms, params_ref
+
+
+def round_row(
+    h: Handles, round_: int, server: dict, records: list[dict], failed: list, params_ref, sampled
+) -> tuple[dict, dict]:
+    """After the server step: mark the records with what the server did, and build the
+    round's row (training summary, server metrics, evaluation when due) and histograms.
+
+    Shared by synchronous rounds and FedBuff's server steps (`fedray.asynchronous`).
+    """
+    s = h.scenario
     rejected = set(server.pop("rejected_ids", []))
     selected = server.pop("defense_selected_ids", None)
     server.pop("malicious_ids", None)
@@ -91,7 +116,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     row = {
         "round": round_,
         **_train_summary(trained),
-        "clients_sampled": len(cohort),
+        "clients_sampled": sampled,
         "clients_trained": len(trained),
         "clients_failed": len(failed),
         "clients_empty": sum(r["status"] == "empty" for r in records),
@@ -109,12 +134,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         summary, accuracies = summarize_federated_eval(h.pool.evaluate(params_ref, ids))
         row.update(summary)
         histograms["federated_eval/client_accuracy"] = accuracies
-    if s.privacy.mode == "local":
-        ledger = h.aggregator.account_local.remote(*_local_steps(trained))
-        row.update(_ask(h, ledger, "account_local"))
-    row.update(h.pool.take_faults())
-    row["wall_seconds"] = time.perf_counter() - start
-    return row, records, histograms, params_ref
+    return row, histograms
 
 
 def _ask(h: Handles, ref, method: str, stages: int = 1):
@@ -218,8 +238,13 @@ def _train_summary(trained: list[dict]) -> dict:
     }
 
 
-def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> dict:
+def run_rounds(
+    h: Handles, output, first_round: int, params_ref, progress, play=None, on_checkpoint=None
+) -> dict:
     """Play rounds `first_round..scenario.rounds`, recording and checkpointing as they finish.
+
+    `play(h, round_, params_ref)` plays one round (default `play_round`; FedBuff passes its
+    server step); `on_checkpoint(round_)` runs just before a checkpoint commits.
 
     With a privacy budget, each round is checked before it is played; when the next round
     would exceed it and `on_budget` is stop, the round just played is evaluated and
@@ -227,6 +252,8 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
     """
     s = h.scenario
     every = s.output.checkpoint_every
+    if h.system is None:
+        h.system = start_system(h, output, params_ref)
     over = budget_exceeded(h, first_round)
     warned = False
     for round_ in range(first_round, s.rounds + 1):
@@ -240,7 +267,7 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
                 over,
             )
             warned = True
-        row, records, histograms, params_ref = play_round(h, round_, params_ref)
+        row, records, histograms, params_ref = (play or play_round)(h, round_, params_ref)
         spent = row.get("privacy_epsilon")
         if over is not None or (spent is not None and spent > _budget(s.privacy)):
             row["privacy_budget_exceeded"] = 1.0
@@ -250,6 +277,8 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
             row.update(_ask(h, h.aggregator.evaluate.remote(), "evaluate"))
         output.record(row, records, histograms)
         if (every and round_ % every == 0) or last:
+            if on_checkpoint is not None:
+                on_checkpoint(round_)
             if h.store is not None:  # before the server state, which commits the checkpoint
                 dest = checkpoint.clients_dir(output.out, round_).resolve()
                 timeout = s.resources.call_timeout
@@ -257,6 +286,12 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
             output.checkpoint(_ask(h, h.aggregator.server_state.remote(), "server_state"))
         progress.update(row)
     return {}
+
+
+def start_system(h: Handles, output, params_ref) -> SystemRounds:
+    """The virtual clock and participation counts where the run's history leaves them."""
+    dim = len(calls.get(params_ref, h.scenario.resources.call_timeout, "the global parameters"))
+    return SystemRounds.resume(h.scenario, dim, output.out, output.history.rows)
 
 
 def _stopped(round_: int, epsilon: float) -> dict:

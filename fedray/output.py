@@ -23,6 +23,7 @@ from fedray.files import write_durably
 from fedray.metrics import dashboard
 from fedray.metrics.tables import ClientLog, History, write_atomic
 from fedray.metrics.tensorboard import TensorBoardSink
+from fedray.metrics.virtual_clock import VirtualClockSink
 from fedray.scenario import to_yaml
 
 
@@ -60,7 +61,13 @@ class RunOutput:
         # A resumed run may have been extended (--set rounds=N): record what runs now.
         write_durably(out / "scenario.yaml", to_yaml(scenario).encode())
         self.last_flushed = done
-        self.tb = None
+        self.tb = self.clock_tb = None
+        if scenario.output.tensorboard and scenario.system.mode != "none":
+            rows = self.history.rows
+            since = (
+                rows[-1].get("virtual_seconds", 0.0) if resume_from is not None and rows else None
+            )
+            self.clock_tb = VirtualClockSink(out, since if resume_from is not None else None)
         if scenario.output.tensorboard:
             purge = done + 1 if resume_from is not None else None
             self.tb = TensorBoardSink(
@@ -96,6 +103,8 @@ class RunOutput:
         self.clients.extend(client_rows)
         if self.tb:
             self.tb.write(row["round"], row, histograms)
+        if self.clock_tb:
+            self.clock_tb.write(row)
 
     def checkpoint(self, state) -> None:
         """Write the tables first, the checkpoint last: the checkpoint is the commit point,
@@ -112,6 +121,9 @@ class RunOutput:
         if self.tb:
             self.tb.close()
             self.tb = None
+        if self.clock_tb:
+            self.clock_tb.close()
+            self.clock_tb = None
 
     def add_baseline(self, curve: list[dict]) -> None:
         """Merge the centralized baseline into the round rows and into TensorBoard.
@@ -163,6 +175,8 @@ class RunOutput:
             "final_train_loss": last.get("train_loss"),
             "baseline_test_accuracy": last.get("baseline_test_accuracy"),
             "elapsed_seconds": last.get("elapsed_seconds"),
+            "virtual_seconds": _last(rows, "virtual_seconds"),  # the system model's clock
+            "participation_max": _last(rows, "participation_max"),
             "num_params": int(params.size),
             "params_sha256": params_sha256(params),
             **extra,

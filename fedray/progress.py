@@ -23,6 +23,8 @@ class Progress:
             postfix["acc"] = f"{self._accuracy:.3f}"
         if row.get("train_loss") is not None:
             postfix["loss"] = f"{row['train_loss']:.3f}"
+        if row.get("virtual_seconds") is not None:  # the system model's clock
+            postfix["virtual"] = f"{row['virtual_seconds']:.0f}s"
         self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
 

@@ -27,6 +27,9 @@ SECAGG = 13  # secure aggregation's buckets and neighbour graph, per round
 QUANTIZE = 14  # a client's stochastic rounding before masking, per round and client
 DROPOUT = 15  # the stage at which a client goes silent in the protocol, per round and client
 PRIVACY = 16  # differential privacy's noise: the server's per round, a client's per round
+DEVICE = 17  # a client's device profile (speed, bandwidths, tier), once per run
+AVAILABILITY = 18  # online or not: per round and client (bernoulli); diurnal phase once per run
+SYSTEM_DROPOUT = 19  # whether and when a client drops out of a round, per round and client
 COMPRESS = 20  # a client's uplink compression (random-k's coordinates, QSGD's coins), per round
 COMPRESS_DOWN = 21  # the server's downlink compression to one client, per round and client
 
@@ -39,6 +42,33 @@ def rng(seed: int, round_: int = NO_ROUND, client_id: int = NO_CLIENT, purpose: 
     return np.random.Generator(
         np.random.PCG64(np.random.SeedSequence([seed, round_, client_id, purpose]))
     )
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser over a uint64 array (wraps on overflow, as intended)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def uniforms(seed: int, round_: int, client_ids, purpose: int, count: int = 1) -> np.ndarray:
+    """Return (n, count) float64 uniforms in [0, 1), row i named by (seed, round,
+    client_ids[i], purpose): a client's values never depend on who else is in the array.
+
+    Vectorised over clients (no Generator per client), for per-client draws over cohorts of
+    any size: a key from `SeedSequence([seed, round, 0, purpose])`, then a counter-based
+    SplitMix64 hash of (key, client id, column).
+    """
+    key = np.random.SeedSequence([seed, round_, 0, purpose]).generate_state(2, np.uint64)
+    ids = np.asarray(client_ids, dtype=np.int64).astype(np.uint64).reshape(-1, 1)
+    cols = np.arange(count, dtype=np.uint64).reshape(1, -1)
+    with np.errstate(over="ignore"):
+        z = _mix(key[0] ^ (ids * _GOLDEN + np.uint64(1)))
+        z = _mix(z ^ key[1] ^ ((cols + np.uint64(1)) * _GOLDEN))
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
 def torch_generator(

@@ -250,8 +250,10 @@ class WorkerPool:
         sizes: np.ndarray,
         server=None,
         store=None,
+        steps: dict | None = None,
     ):
-        """Train the cohort; return (update refs for the Aggregator, client records, failed ids,
+        """Train the cohort (`steps`: {client id: local steps} for the clients cut short by
+        the virtual clock); return (update refs for the Aggregator, client records, failed ids,
         holders).
 
         Only the small records come back to the driver; the update batches stay in the
@@ -264,7 +266,8 @@ class WorkerPool:
         def submit(actor, share):
             call = actor.train.options(num_returns=2)
             states = store.rows.remote(share) if store is not None else None
-            return tuple(call.remote(params_ref, round_, share, server, states))
+            cut = {c: steps[c] for c in share if c in steps} if steps else None
+            return tuple(call.remote(params_ref, round_, share, server, states, cut))
 
         done, failed = self._dispatch(submit, self.shares(cohort, sizes))
         records = [r for *_, part in done for r in part]

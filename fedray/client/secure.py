@@ -15,6 +15,7 @@ from fedray.secagg.client import ClientSession
 from fedray.secagg.encoding import quantize
 from fedray.secagg.messages import SecAggAbort
 from fedray.server.secure import STAGES, client_units, round_plan
+from fedray.system.clock import cohort_size
 
 NONFINITE = "rejected: non-finite update"
 
@@ -54,13 +55,11 @@ class SecureClients:
             s = self.scenario
             from fedray.engine import sample_clients
 
-            cohort = sample_clients(
-                s.seed,
-                round_,
-                s.federation.population,
-                s.federation.clients_per_round,
-                seeding.SAMPLE,
-            )
+            # Over-committed rounds ask more clients; those the clock keeps out never send
+            # their keys, so the protocol sees them as dropouts before advertising.
+            fed = s.federation
+            count = cohort_size(s.system, fed.clients_per_round, fed.population)
+            cohort = sample_clients(s.seed, round_, fed.population, count, seeding.SAMPLE)
             self._plan = round_plan(s, round_, cohort)
 
     def _alive(self, client_id: int, stage: str) -> bool:

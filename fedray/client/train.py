@@ -33,8 +33,10 @@ def fit(
     mu: float = 0.0,
     anchor: list[torch.Tensor] | None = None,
     correction: list[torch.Tensor] | None = None,
+    max_steps: int | None = None,
 ) -> tuple[float, int]:
-    """Train `model` in place for `cfg.epochs` epochs of shuffled minibatches.
+    """Train `model` in place for `cfg.epochs` epochs of shuffled minibatches, or only their
+    first `max_steps` steps (a straggler's partial work, decided by the virtual clock).
 
     Two terms may be added to every step's gradient, directly rather than through autograd:
     FedProx's mu (w - anchor), the gradient of mu/2 ||w - w_global||^2 (Li et al. 2020), and
@@ -50,6 +52,8 @@ def fit(
     for _ in range(cfg.epochs):
         order = torch.randperm(len(y), generator=generator).to(x.device)
         for start in range(0, len(y), cfg.batch_size):
+            if max_steps is not None and steps >= max_steps:
+                break
             idx = order[start : start + cfg.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x[idx]), y[idx])
@@ -85,6 +89,7 @@ def train_client(
     device: torch.device,
     plan: ClientPlan | None = None,
     control: tuple[np.ndarray, np.ndarray] | None = None,
+    max_steps: int | None = None,
 ) -> ClientUpdate:
     """Run one client's local training from `global_params`; return its delta and metrics.
 
@@ -92,6 +97,7 @@ def train_client(
         plan: what training adds to plain SGD; default: the `client` section's proximal term.
         control: SCAFFOLD's (server variate c, this client's variate c_i), each (d,) float32,
             when `plan.control_variates`.
+        max_steps: stop after this many optimizer steps (partial work); None: all epochs.
 
     The update's extras: `num_steps` always; `initial_loss` (loss of the global model on the
     client's training data) with `plan.initial_loss`; `control_delta` (c_i+ - c_i, option II of
@@ -139,6 +145,7 @@ def train_client(
                 mu=plan.proximal_mu,
                 anchor=anchor,
                 correction=correction,
+                max_steps=max_steps,
             )
     delta = flatten(model) - global_params
     extras["num_steps"] = steps

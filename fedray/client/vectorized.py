@@ -150,12 +150,14 @@ def train_block(
     device: torch.device,
     plan: ClientPlan | None = None,
     controls: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    max_steps: list[int | None] | None = None,
 ) -> list[ClientUpdate]:
     """Train a block of clients from `global_params` at once; one `ClientUpdate` per client.
 
     Args and results are `train_client`'s, one per client and in the same order: `datas`
     already poisoned for malicious clients, `generators[i]` client i's TRAIN stream,
-    `controls[i]` its SCAFFOLD (c, c_i). Each update's `seconds` is the block's wall time
+    `controls[i]` its SCAFFOLD (c, c_i), `max_steps[i]` its cap on steps (partial work;
+    None: all). Each update's `seconds` is the block's wall time
     divided by its size. `model` is used for its structure and left at `global_params`.
     """
     start = time.perf_counter()
@@ -183,7 +185,7 @@ def train_block(
         corrections = None
         if plan.control_variates:
             corrections = block.stacked(np.stack([c - ci for c, ci in controls]))
-        losses, steps = _fit(block, cfg, plan, generators, corrections)
+        losses, steps = _fit(block, cfg, plan, generators, corrections, max_steps)
         dp = [{} for _ in client_ids]
     deltas = block.flat() - global_params
     seconds = (time.perf_counter() - start) / max(len(client_ids), 1)
@@ -212,13 +214,18 @@ def _epoch_batches(n: int, cfg, generator: torch.Generator) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections):
-    """Minibatch SGD / Adam for every client of the block, as `fit` does for one.
+def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps=None):
+    """Minibatch SGD / Adam for every client of the block, as `fit` does for one, each
+    client stopping after its `max_steps` (None: all its steps).
 
     Returns (mean minibatch loss per client, optimizer steps per client (B,)).
     """
     sizes = [int(n) for n in block.sizes]
     batches = [_epoch_batches(n, cfg, g) for n, g in zip(sizes, generators, strict=True)]
+    caps = max_steps if max_steps is not None else [None] * len(batches)
+    batches = [b if cap is None else b[:cap] for b, cap in zip(batches, caps, strict=True)]
+    # Examples each client saw: a full round sees n x epochs, a partial one fewer.
+    seen = [int((b >= 0).sum()) for b in batches]
     steps = np.array([len(b) for b in batches], dtype=np.int64)
     order, active = schedule(steps)
     rows, weight, count = pad([batches[i] for i in order], block.offsets[order], block.device)
@@ -257,7 +264,7 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections):
     back = np.argsort(order)
     block.reorder(back)
     totals = total.cpu()[torch.as_tensor(back)].tolist()
-    return [s / max(n * cfg.epochs, 1) for s, n in zip(totals, sizes, strict=True)], steps
+    return [s / max(n, 1) for s, n in zip(totals, seen, strict=True)], steps
 
 
 def _trial(model: nn.Module, plan: ClientPlan, input_shape: tuple[int, ...]) -> None:

@@ -115,7 +115,13 @@ class Worker:
         }
 
     def train(
-        self, params: np.ndarray, round_: int, client_ids: list[int], server=None, states=None
+        self,
+        params: np.ndarray,
+        round_: int,
+        client_ids: list[int],
+        server=None,
+        states=None,
+        steps: dict | None = None,
     ):
         """Train each client from `params`; return (UpdateBatch, per-client records).
 
@@ -125,6 +131,8 @@ class Worker:
         Args:
             server: what the server sends besides the parameters (SCAFFOLD: {"c": (d,)}).
             states: (ids (k,), (k, d)) persisted client variates for the round's cohort.
+            steps: {client id: local steps} for clients the virtual clock cuts short
+                (partial work); the others train their full epochs.
         """
         records, jobs = [], []
         for cid in client_ids:
@@ -134,9 +142,9 @@ class Worker:
                 jobs.append(job)
         starts = {job[0]: self._download(round_, params, job[0], states) for job in jobs}
         if self.scenario.compression.downlink.type == "none":
-            updates = self._fit(params, client_ids, jobs)
+            updates = self._fit(params, client_ids, jobs, steps or {})
         else:
-            updates = self._fit_from_copies(jobs, starts)
+            updates = self._fit_from_copies(jobs, starts, steps or {})
         updates, payloads = self._upload(round_, updates, starts, states, len(params))
         by_id = {u.client_id: u for u in updates}
         for record in records:
@@ -208,25 +216,47 @@ class Worker:
             control = (server["c"], own)
         return record, (cid, data, generator, control)
 
-    def _fit_from_copies(self, jobs: list[tuple], starts: dict) -> list:
+    def _fit_from_copies(self, jobs: list[tuple], starts: dict, caps: dict) -> list:
         """Train the prepared clients one by one, each from its own start (`starts`: id ->
         (params, bytes)), as downlink compression needs: a vectorised block starts from one."""
         cfg = self.scenario.client
         return [
             train_client(
-                self.model, starts[cid][0], cid, data, cfg, gen, self.device, self.plan, ctl
+                self.model,
+                starts[cid][0],
+                cid,
+                data,
+                cfg,
+                gen,
+                self.device,
+                self.plan,
+                ctl,
+                caps.get(cid),
             )
             for cid, data, gen, ctl in jobs
         ]
 
-    def _fit(self, params: np.ndarray, client_ids: list[int], jobs: list[tuple]) -> list:
+    def _fit(
+        self, params: np.ndarray, client_ids: list[int], jobs: list[tuple], caps: dict
+    ) -> list:
         """Train the prepared clients, in blocks cut from the sorted share when vectorised
         (the pool hands out whole blocks, so they are the blocks of the cohort), else one by
         one; return their ClientUpdates."""
         cfg = self.scenario.client
         if not self.vectorize:
             return [
-                train_client(self.model, params, cid, data, cfg, gen, self.device, self.plan, ctl)
+                train_client(
+                    self.model,
+                    params,
+                    cid,
+                    data,
+                    cfg,
+                    gen,
+                    self.device,
+                    self.plan,
+                    ctl,
+                    caps.get(cid),
+                )
                 for cid, data, gen, ctl in jobs
             ]
         by_id = {job[0]: job for job in jobs}
@@ -241,8 +271,9 @@ class Worker:
                 continue
             ids, datas, gens, ctls = (list(x) for x in zip(*items))
             controls = ctls if self.plan.control_variates else None
+            cut = [caps.get(c) for c in ids] if caps else None
             updates += train_block(
-                self.model, params, ids, datas, cfg, gens, self.device, self.plan, controls
+                self.model, params, ids, datas, cfg, gens, self.device, self.plan, controls, cut
             )
         return updates
 

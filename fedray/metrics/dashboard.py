@@ -46,6 +46,14 @@ def layout(scenario) -> dict:
     success = _ATTACK_SUCCESS.get(scenario.attack.type)
     if success == "backdoor_success" or (success == "target_accuracy" and targeted):
         charts["attack"] = {"attack success": _lines([success, "test_accuracy"])}
+    if scenario.system.mode != "none":  # drawn by the sibling run tensorboard/virtual_clock
+        charts["virtual clock"] = {
+            "test accuracy against virtual seconds": [
+                "Multiline",
+                ["^virtual_clock/test_accuracy$"],
+            ],
+            "virtual seconds per round": _lines(["virtual_seconds", "round_virtual_seconds"]),
+        }
     if "privacy" in on:
         local = ["privacy_epsilon_median"] if scenario.privacy.mode == "local" else []
         charts["privacy: epsilon against accuracy"] = {

@@ -41,6 +41,19 @@ CLIENT_SCHEMA = pa.schema(
         ("dp_steps", pa.int64()),
         ("dp_sample_rate", pa.float64()),
         ("dp_noise_multiplier", pa.float64()),
+        # The virtual clock (null with system.mode: none): when the client was asked and when
+        # it reported or was lost, why it did not report ("" if it did), the stage it dropped
+        # at, the local steps it trained, and its reports so far (also without a clock).
+        ("sim_start", pa.float64()),
+        ("sim_finish", pa.float64()),
+        ("sim_reason", pa.string()),
+        ("sim_dropped_at", pa.string()),
+        ("local_steps", pa.int64()),
+        ("participation", pa.int64()),
+        # FedBuff (null in synchronous runs): the model version it trained from, and how many
+        # server steps happened meanwhile when its update was applied.
+        ("model_version", pa.int64()),
+        ("staleness", pa.int64()),
     ]
 )
 

@@ -59,6 +59,10 @@ class TensorBoardSink:
         """Write a Custom Scalars layout, {category: {title: ["Multiline", [tag regex, ...]]}}."""
         self._writer.add_custom_scalars(charts)
 
+    def scalar(self, tag_: str, value: float, step: int) -> None:
+        """One scalar under an explicit tag (for runs whose x axis is not the round)."""
+        self._writer.add_scalar(tag_, value, step)
+
     def write(self, round_: int, metrics: dict, histograms: dict | None = None) -> None:
         """Log every finite number in `metrics` as `group/name` scalars at step `round_`."""
         for name, value in metrics.items():

@@ -12,6 +12,7 @@ from fedray.compression import checks as compression_checks
 from fedray.data import GENERATED
 from fedray.scenario.convert import Problems
 from fedray.scenario.schema import Scenario
+from fedray.system import rules as system_rules
 
 
 def check(s: Scenario, problems: Problems) -> None:
@@ -39,6 +40,7 @@ def check(s: Scenario, problems: Problems) -> None:
     _check_privacy(s, problems)
     for problem in compression_checks.problems(s):
         problems.add(*problem)
+    system_rules.check(s, problems)
     if s.data.dataset in GENERATED and s.data.partition.type != "natural":
         problems.add(
             "data.partition.type",
@@ -159,7 +161,8 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
     if s.defense.bucketing > 1:
         rule = with_bucketing(rule, s.defense.bucketing)
     rng = np.random.default_rng(0)
-    n = s.federation.clients_per_round
+    # FedBuff runs the rule over each buffer, not over a cohort.
+    n = s.system.fedbuff.buffer if s.system.mode == "async" else s.federation.clients_per_round
     if n > s.federation.population:
         return  # refused above
     secure = s.secure_aggregation

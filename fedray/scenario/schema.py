@@ -4,7 +4,7 @@ Sections chosen by a name (`data.dataset`, `data.partition.type`, `model.type`,
 `strategy.name`, ...) carry `__tag__ = (key, registry)`: their other keys are the chosen
 entry's parameters, validated against its own dataclass and stored in `params`.
 Sections whose registries hold only `none` today (defense, attack, secure_aggregation,
-privacy, system, compression) are the slots later capabilities fill without reshaping.
+privacy, compression) are the slots later capabilities fill without reshaping.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fedray.defenses import DEFENSES
 from fedray.models import MODELS
 from fedray.registry import Entry
 from fedray.strategies import STRATEGIES
+from fedray.system.config import System
 
 
 class ClosedRegistry(dict):
@@ -192,10 +193,6 @@ class Privacy:
     budget: float | None = field(default=None, metadata={"gt": 0})  # epsilon; none: target
     on_budget: Literal["stop", "warn"] = "stop"
     audit: Audit = field(default_factory=Audit)
-
-
-class System(Reserved):
-    pass
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
 from fedray.models import build_model, unflatten
 from fedray.server import audit, privacy
+from fedray.server.buffer import buffered
 from fedray.server.secure import SecureRound, round_plan
 from fedray.server.state import ServerState, server_round
 from fedray.strategies.scaffold import server_message
@@ -104,6 +105,11 @@ class Aggregator:
                 put = self.store.put.remote(table, ids, rows)
                 calls.get(put, self._timeout, f"the client state store (its {table} write)")
         return metrics
+
+    def buffer_step(self, round_: int, picks: list, weights: list, *batches: UpdateBatch) -> dict:
+        """FedBuff: apply server step `round_` to the buffered rows of `batches` (`picks[i]`
+        from batch i), each scaled by its staleness weight; otherwise exactly `step`."""
+        return self.step(round_, buffered(list(batches), picks, weights))
 
     # Secure aggregation: the protocol's server half, stage by stage. Messages arrive as
     # lists of object references (one per worker; a lost worker's reply is a dropout) and

@@ -87,7 +87,6 @@ def test_empty_mapping_gives_top_level_defaults(name):
         ("strategy", schema.Strategy),
         ("defense", schema.Defense),
         ("attack", schema.Attack),
-        ("system", schema.System),
         ("compression", schema.Compression),
     ],
 )
