@@ -33,6 +33,7 @@ class Handles:
     store: object = None  # Ray handle to server.client_state.ClientStateStore (SCAFFOLD)
     malicious: frozenset = frozenset()  # the adversary's client ids, fixed for the run
     local_z: float = 0.0  # local DP-SGD's noise multiplier (privacy.mode: local)
+    ledger: object = None  # server.driver_ledger.DriverLedger: local DP under secure aggregation
 
 
 def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
@@ -108,8 +109,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
         row.update(summary)
         histograms["federated_eval/client_accuracy"] = accuracies
     if s.privacy.mode == "local":
-        ledger = h.aggregator.account_local.remote(*_local_steps(trained))
-        row.update(_ask(h, ledger, "account_local"))
+        row.update(account_local(h, trained))
     row.update(h.pool.take_faults())
     row["wall_seconds"] = time.perf_counter() - start
     return row, records, histograms, params_ref
@@ -119,6 +119,14 @@ def _ask(h: Handles, ref, method: str, stages: int = 1):
     """The Aggregator's answer to `method`; NoAnswer if it hangs past the call timeout."""
     timeout = h.scenario.resources.call_timeout * stages
     return calls.get(ref, timeout, f"the aggregator (its {method} call)")
+
+
+def account_local(h: Handles, trained: list[dict]) -> dict:
+    """Local DP's ledger for the round: on the driver under secure aggregation (the sample
+    rates reveal dataset sizes), else on the Aggregator."""
+    if h.ledger is not None:
+        return h.ledger.record(*_local_steps(trained))
+    return _ask(h, h.aggregator.account_local.remote(*_local_steps(trained)), "account_local")
 
 
 def _local_steps(trained: list[dict]) -> tuple[list, list, list, list]:
@@ -150,7 +158,11 @@ def budget_exceeded(h: Handles, round_: int) -> float | None:
         )
         q, steps = zip(*(planned_steps(s.client, int(n)) for n in h.sizes(cohort)))
         planned = (cohort.tolist(), [h.local_z] * len(q), list(q), list(steps))
-    projected = _ask(h, h.aggregator.privacy_projection.remote(planned), "privacy_projection")
+    if h.ledger is not None:
+        projected = h.ledger.projection(*planned)
+    else:
+        projection = h.aggregator.privacy_projection.remote(planned)
+        projected = _ask(h, projection, "privacy_projection")
     return projected if projected > budget * (1 + 1e-9) else None
 
 
@@ -252,7 +264,8 @@ def run_rounds(h: Handles, output, first_round: int, params_ref, progress) -> di
                 dest = checkpoint.clients_dir(output.out, round_).resolve()
                 timeout = s.resources.call_timeout
                 calls.get(h.store.save.remote(str(dest)), timeout, "the client state store")
-            output.checkpoint(_ask(h, h.aggregator.server_state.remote(), "server_state"))
+            state = _ask(h, h.aggregator.server_state.remote(), "server_state")
+            output.checkpoint(h.ledger.merged(state) if h.ledger is not None else state)
         progress.update(row)
     return {}
 

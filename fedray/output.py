@@ -155,6 +155,8 @@ class RunOutput:
             "final_epsilon": _last(rows, "privacy_epsilon"),
             "final_epsilon_median": _last(rows, "privacy_epsilon_median"),
             "final_membership_auc": _last(rows, "audit_membership_auc"),
+            # allow_insecure: the chance some client's secrets were poolable by the corrupt
+            "secagg_insecure_probability": _last(rows, "secagg_insecure_probability"),
             "final_train_loss": last.get("train_loss"),
             "baseline_test_accuracy": last.get("baseline_test_accuracy"),
             "elapsed_seconds": last.get("elapsed_seconds"),

@@ -143,6 +143,8 @@ class SecureAggregation:
     max_weight: int = field(default=100, metadata={"min": 1})  # weight = min(n_k, max_weight)
     buckets: int = field(default=0, metadata={"min": 0})  # 0: one secure sum of the cohort
     dropout: StageDropout = field(default_factory=StageDropout)
+    # run a user-set k, t below the security target (2^-40 against assumed_corrupt) anyway
+    allow_insecure: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from fedray import seeding
 from fedray.secagg.encoding import dequantize
-from fedray.secagg.graph import choose_parameters
+from fedray.secagg.graph import choose_parameters, insecurity
 from fedray.secagg.messages import Params, SecAggAbort
 from fedray.secagg.server import ServerSession
 from fedray.server import privacy
@@ -186,9 +186,20 @@ class SecureRound:
             out[f"secagg_{key}"] = int(sum(s.get(key, 0) for s in stats))
         for key in ("bytes_up", "bytes_down"):
             out[f"secagg_server_{key}"] = int(sum(s.get(key, 0) for s in stats))
+        cfg = self.scenario.secure_aggregation
+        if cfg.allow_insecure:  # the run was let through below the security target: say so
+            out["secagg_insecure_probability"] = max(
+                _insecurity(len(s.cohort), p.neighbors, p.threshold, cfg.assumed_corrupt)
+                for s, p in zip(self.sessions.values(), self.plan.params)
+            )
         if self.aborted:
             out["secagg_abort"] = "; ".join(f"bucket {b}: {m}" for b, m in self.aborted.items())
         return out
+
+
+@functools.lru_cache(maxsize=64)
+def _insecurity(n: int, k: int, t: int, corrupt: float) -> float:
+    return insecurity(n, k, t, corrupt)
 
 
 def _max_units(cfg) -> int:

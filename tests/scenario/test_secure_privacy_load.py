@@ -204,3 +204,29 @@ def test_plain_secagg_over_huge_buckets_is_refused():
         ),
         "secure_aggregation.protocol",
     )
+
+
+def test_user_set_k_t_below_the_security_target_are_refused_with_the_safe_threshold():
+    scenario = {
+        "federation": {"population": 100, "clients_per_round": 30},
+        "secure_aggregation": {"protocol": "secagg_plus", "neighbors": 14, "threshold": 6},
+    }
+
+    line = one(problems_of(scenario), "secure_aggregation.threshold")
+
+    assert "probability 0.3" in line and "allow_insecure" in line and ">= 11" in line
+    scenario["secure_aggregation"]["allow_insecure"] = True
+    assert load_scenario(scenario).secure_aggregation.allow_insecure
+    scenario["secure_aggregation"].update(allow_insecure=False, threshold=11)
+    assert load_scenario(scenario).secure_aggregation.threshold == 11
+
+
+def test_a_given_degree_alone_is_checked_with_its_default_majority_threshold():
+    scenario = {
+        "federation": {"population": 100, "clients_per_round": 30},
+        "secure_aggregation": {"protocol": "secagg_plus", "neighbors": 4},
+    }
+
+    line = one(problems_of(scenario), "secure_aggregation.threshold")
+
+    assert "(k=4, t=3)" in line and ">= 5 (with k = 4)" in line

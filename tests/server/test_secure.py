@@ -46,7 +46,9 @@ def test_secagg_defaults_to_a_majority_threshold_over_everyone():
 
 
 def test_secagg_plus_with_given_k_takes_a_majority_of_its_holders():
-    p = session_params(scenario(protocol="secagg_plus", neighbors=6).secure_aggregation, 40)
+    p = session_params(
+        scenario(protocol="secagg_plus", neighbors=6, allow_insecure=True).secure_aggregation, 40
+    )
     assert (p.neighbors, p.threshold) == (6, 4)
 
 
@@ -91,7 +93,7 @@ def test_bucket_rows_are_the_weighted_means_of_their_members():
 
 
 def test_dropped_clients_are_left_out_of_the_mean_and_recorded():
-    s = scenario(threshold=3, dropout={"masked_input": 0.4})
+    s = scenario(threshold=3, allow_insecure=True, dropout={"masked_input": 0.4})
     deltas = {c: np.full(10, c / 20, np.float32) for c in range(12)}
 
     (batch, metrics, members), clients = run_round(s, deltas, dict.fromkeys(deltas, 10))
