@@ -103,22 +103,26 @@ class UnmaskResponse:
 
 
 class SecAggAbort(RuntimeError):
-    """Too few clients are left to finish the protocol; the round's sum cannot be formed."""
+    """The protocol cannot finish: too few clients are left, or (`reason`) a check caught a
+    deviation; the round's sum is not formed."""
 
-    def __init__(self, stage: str, survived: int, needed: int, *, what: str = "clients"):
+    def __init__(
+        self, stage: str, survived: int, needed: int, *, what: str = "clients", reason: str = ""
+    ):
         self.stage, self.survived, self.needed, self.what = stage, survived, needed, what
+        self.reason = reason
+        cause = reason or f"{survived} {what} survived, threshold t={needed} needed"
         super().__init__(
-            f"secure aggregation aborted at stage '{stage}': {survived} {what} survived, "
-            f"threshold t={needed} needed; no sum was formed, so nothing from this protocol "
-            "instance was applied"
+            f"secure aggregation aborted at stage '{stage}': {cause}; no sum was formed, so "
+            "nothing from this protocol instance was applied"
         )
 
     def __reduce__(self):  # Ray sends exceptions between processes by pickling them
-        return _rebuild_abort, (self.stage, self.survived, self.needed, self.what)
+        return _rebuild_abort, (self.stage, self.survived, self.needed, self.what, self.reason)
 
 
-def _rebuild_abort(stage: str, survived: int, needed: int, what: str) -> SecAggAbort:
-    return SecAggAbort(stage, survived, needed, what=what)
+def _rebuild_abort(stage: str, survived: int, needed: int, what: str, reason: str = ""):
+    return SecAggAbort(stage, survived, needed, what=what, reason=reason)
 
 
 class ProtocolViolation(RuntimeError):

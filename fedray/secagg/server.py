@@ -17,8 +17,9 @@ import time
 
 import numpy as np
 
-from fedray.secagg import prg, shamir
+from fedray.secagg import prg
 from fedray.secagg.client import SECRET_BYTES, check_vector, pairwise_masks
+from fedray.secagg.decode import InconsistentShares, reconstruct_checked
 from fedray.secagg.graph import neighbour_graph
 from fedray.secagg.messages import (
     ID_BYTES,
@@ -54,6 +55,7 @@ class ServerSession:
             "bytes_up": 0,
             "bytes_down": 0,
             "seconds": time.perf_counter() - start,
+            "inconsistent_shares": [],  # (owner, holder) whose share was off the polynomial
         }
 
     def _enter(self, stage: str, senders: list[int], allowed: set[int]) -> float:
@@ -231,4 +233,18 @@ class ServerSession:
         xs = np.array([points[holder] for holder, _ in rows], dtype=np.int64)
         shares = np.stack([share for _, share in rows])
         t = self.params.threshold
-        return shamir.reconstruct(xs, shares, t=t, length=SECRET_BYTES)
+        try:
+            value, bad = reconstruct_checked(xs, shares, t=t, length=SECRET_BYTES)
+        except InconsistentShares as exc:
+            liars = [rows[i][0] for i in exc.holders]
+            self._stage = "aborted"
+            raise SecAggAbort(
+                "unmask",
+                len(rows),
+                t,
+                reason=f"the shares of client {owner}'s {secret} are inconsistent and too "
+                f"few agree to correct them (holders off the best polynomial: {liars})",
+            ) from None
+        # Corrected: the extra shares outvoted them. Name who sent a share off the polynomial.
+        self.stats["inconsistent_shares"] += [(owner, rows[i][0]) for i in bad]
+        return value

@@ -186,6 +186,12 @@ class SecureRound:
             out[f"secagg_{key}"] = int(sum(s.get(key, 0) for s in stats))
         for key in ("bytes_up", "bytes_down"):
             out[f"secagg_server_{key}"] = int(sum(s.get(key, 0) for s in stats))
+        bad = [pair for s in stats for pair in s.get("inconsistent_shares", [])]
+        out["secagg_inconsistent_shares"] = len(bad)
+        if bad:  # corrected by the extra shares; these holders sent a share off the polynomial
+            out["secagg_bad_share_holders"] = ", ".join(
+                f"{holder} (of {owner})" for owner, holder in sorted(bad)
+            )
         cfg = self.scenario.secure_aggregation
         if cfg.allow_insecure:  # the run was let through below the security target: say so
             out["secagg_insecure_probability"] = max(
