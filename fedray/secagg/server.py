@@ -28,6 +28,7 @@ from fedray.secagg.messages import (
     ProtocolViolation,
     PublicKeys,
     SecAggAbort,
+    SignedSurvivors,
     UnmaskResponse,
 )
 
@@ -182,8 +183,22 @@ class ServerSession:
             self._abort_below_t("masked_input", holders, f"holders of client {u}'s {secret}")
         self._masked = vectors
         down = len(survived) * ID_BYTES * len(survived)
-        self._leave(start, "finish", 0, down)
+        self._leave(start, "consistency" if self.params.malicious else "finish", 0, down)
         return list(self.survivors)
+
+    def views(self) -> dict[int, list[int]]:
+        """What each survivor is told survived (an honest server: U3, to everyone)."""
+        return {u: list(self.survivors) for u in self.survivors}
+
+    def collect_signatures(self, signed: list[SignedSurvivors]) -> dict[int, list]:
+        """Consistency round (malicious threat model): forward every survivor's signature on
+        the survivor set to every survivor that signed; the clients check them."""
+        start = self._enter("consistency", [s.client_id for s in signed], set(self.survivors))
+        self.stats["bytes_up"] += sum(s.nbytes for s in signed)
+        self._abort_below_t("consistency", len(signed))
+        out = {s.client_id: list(signed) for s in signed}
+        self._leave(start, "finish", 0, len(out) * sum(s.nbytes for s in signed))
+        return out
 
     def finish(self, responses: list[UnmaskResponse]) -> np.ndarray:
         """Round 4: rebuild the secrets and return sum_{u in U3} x_u mod 2^m as (d,) uint64."""
@@ -191,6 +206,12 @@ class ServerSession:
         self.stats["bytes_up"] += sum(r.nbytes for r in responses)
         self._abort_below_t("unmask", len(responses))
         b_rows, s_rows = self._gather(responses)
+        total = self._unmasked_sum(b_rows, s_rows)
+        self._leave(start, "done", 0, 0)
+        return total
+
+    def _unmasked_sum(self, b_rows: dict, s_rows: dict) -> np.ndarray:
+        """sum_{u in U3} y_u - PRG(b_u), plus the masks dropped clients left, mod 2^m."""
         m = self.params.modulus_bits
         length = len(next(iter(self._masked.values())))
         plus, minus = np.zeros(length, prg.word_dtype(m)), np.zeros(length, prg.word_dtype(m))
@@ -207,7 +228,6 @@ class ServerSession:
             p, n = pairwise_masks(s_sk, v, peers, length=length, bits=m)
             plus += p
             minus += n
-        self._leave(start, "done", 0, 0)
         return prg.reduce(plus - minus, m)
 
     def _gather(self, responses: list[UnmaskResponse]) -> tuple[dict, dict]:
