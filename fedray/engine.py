@@ -18,6 +18,7 @@ from fedray import calls, checkpoint, seeding
 from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.privacy.local import planned_steps
+from fedray.server.secure import caught_metrics
 
 log = logging.getLogger("fedray")
 
@@ -178,20 +179,22 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
     groups = [ids for _, ids in holders]
     _ask(h, agg.secagg_begin.remote(round_, cohort), "secagg_begin")
     replies = [[ref] for ref in advert_refs]
-    for stage, worker_call in (
-        ("secagg_keys", "secagg_share"),
-        ("secagg_shares", "secagg_mask"),
-        ("secagg_masked", "secagg_unmask"),
-    ):
+    stages = [("secagg_keys", "secagg_share"), ("secagg_shares", "secagg_mask")]
+    if h.scenario.secure_aggregation.threat_model == "malicious":  # + the consistency round
+        stages += [("secagg_masked", "secagg_sign"), ("secagg_signatures", "secagg_unmask")]
+    else:
+        stages += [("secagg_masked", "secagg_unmask")]
+    for stage, worker_call in stages:
         out = getattr(agg, stage).options(num_returns=max(len(groups), 1)).remote(groups, *replies)
         messages = [out] if len(groups) <= 1 else out
         replies = h.pool.call(holders, worker_call, round_, messages)
     # Each of the Aggregator's four stages may wait call_timeout for the workers' replies.
-    server = _ask(h, agg.secagg_step.remote(round_, *replies), "secagg_step", stages=5)
+    server = _ask(h, agg.secagg_step.remote(round_, *replies), "secagg_step", len(stages) + 2)
     stats = {}
     finished = h.pool.call(holders, "secagg_finish", round_)
     for part in answered(finished, timeout=h.scenario.resources.call_timeout):
         stats.update(part)
+    server.update(caught_metrics(stats))
     for rec in records:
         if rec["status"] == "trained":  # no stats: its worker was lost mid-protocol
             rec.update(stats.get(rec["client_id"], {"secagg_dropped_at": "worker lost"}))

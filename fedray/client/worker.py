@@ -202,9 +202,7 @@ class Worker:
             if self.scenario.privacy.mode in USER_LEVEL:
                 noise = seeding.rng(self.scenario.seed, round_, u.client_id, seeding.PRIVACY)
                 delta = client_noise(self.scenario, delta, noise)
-            advert = self.secure.start(round_, u.client_id, delta, u.num_examples)
-            if advert is not None:
-                keys.append(advert)
+            keys += self.secure.start(round_, u.client_id, delta, u.num_examples)
         return keys
 
     def secagg_share(self, round_: int, neighbour_keys: dict) -> list:
@@ -212,6 +210,9 @@ class Worker:
 
     def secagg_mask(self, round_: int, routed: dict) -> dict:
         return self.secure.mask(round_, routed)
+
+    def secagg_sign(self, round_: int, views: dict) -> list:
+        return self.secure.sign(round_, views)
 
     def secagg_unmask(self, round_: int, survivors: dict) -> list:
         return self.secure.unmask(round_, survivors)

@@ -205,6 +205,13 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
 
     cfg = s.secure_aggregation
     if cfg.protocol == "none":
+        if cfg.server_attack != "none":
+            problems.add(
+                "secure_aggregation.server_attack",
+                "a dishonest server attacks the secure-aggregation protocol, which is off",
+                cfg.server_attack,
+                "'none', or a secure_aggregation.protocol",
+            )
         if cfg.buckets:
             problems.add(
                 "secure_aggregation.buckets",
@@ -281,6 +288,15 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
             f"(bucket of {smallest} clients, k = {k})",
             t,
             f"<= {k + 1}",
+        )
+    if cfg.threat_model == "malicious" and 2 * t <= k + 1:
+        problems.add(
+            "secure_aggregation.threshold",
+            f"against a malicious server t must exceed (k + 1) / 2, or the server can tell two "
+            f"disjoint groups of a client's k + 1 share holders different survivor sets and "
+            f"collect t shares of both its secrets (bucket of {smallest} clients, k = {k})",
+            t,
+            f">= {(k + 1) // 2 + 1}, or leave threshold unset",
         )
     if not cfg.allow_insecure and (cfg.neighbors is not None or cfg.threshold is not None):
         _check_security_target(cfg, {smallest, n}, problems)

@@ -145,6 +145,11 @@ class SecureAggregation:
     dropout: StageDropout = field(default_factory=StageDropout)
     # run a user-set k, t below the security target (2^-40 against assumed_corrupt) anyway
     allow_insecure: bool = False
+    # semi_honest: Bonawitz et al.'s honest-but-curious server; malicious: signed keys and
+    # survivor sets (a simulated PKI), t > (k + 1) / 2
+    threat_model: Literal["semi_honest", "malicious"] = "semi_honest"
+    # a simulated dishonest server that really deviates (see fedray/secagg/dishonest.py)
+    server_attack: Literal["none", "split_views", "drop_honest", "replay_keys", "mitm"] = "none"
 
 
 @dataclass(frozen=True)

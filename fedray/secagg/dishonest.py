@@ -20,6 +20,8 @@ instance aborts with that reason (`DeviationCaught`); nothing leaks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fedray.secagg import keys, prg
@@ -32,6 +34,18 @@ from fedray.secagg.messages import (
 from fedray.secagg.server import ServerSession
 
 ATTACKS = ("none", "split_views", "drop_honest", "replay_keys", "mitm")
+
+
+@dataclass(frozen=True, eq=False)
+class Collusion:
+    """What the simulation hands the dishonest server besides the protocol's messages: a
+    corrupt client's input (`kind` "input", drop_honest), or a client's advertisement from
+    an earlier round with its secrets (`kind` "old_keys", replay_keys: as if an old device or
+    backup leaked them). Never sent when `server_attack` is none."""
+
+    client_id: int
+    kind: str
+    payload: object
 
 
 class DishonestServer(ServerSession):
@@ -112,6 +126,15 @@ class DishonestServer(ServerSession):
         elif self.attack == "split_views":
             self._views = self._split(survivors)
         return survivors
+
+    def take(self, leak: Collusion) -> None:
+        """Receive what a colluder or an old leak gives the server."""
+        if leak.kind == "input":
+            self.corrupt[leak.client_id] = np.asarray(leak.payload)
+        elif leak.kind == "old_keys":
+            self.recorded[leak.client_id] = leak.payload
+        else:
+            raise ValueError(f"unknown collusion kind {leak.kind!r}; valid: input, old_keys")
 
     def _split(self, survivors: list[int]) -> dict[int, list[int]]:
         """Victims, one by one while every view keeps t members: half of a victim's holders

@@ -64,3 +64,25 @@ class Pki:
         except InvalidSignature:
             return False
         return True
+
+
+class DerivedPki(Pki):
+    """A PKI whose identity keys are derived, per client, by `seed_of(client_id)` -> 32 bytes.
+
+    For simulations spread over processes: every worker rebuilds the same registry without a
+    message, as if the keys had been registered out of band. The simulated server never
+    derives or uses a client's signing key; a real deployment registers keys from os.urandom.
+    """
+
+    def __init__(self, seed_of):
+        super().__init__()
+        self._seed_of = seed_of
+
+    def identity(self, client_id: int) -> Ed25519PrivateKey:
+        """Client `client_id`'s signing key (only that client's session should ask)."""
+        return identity_key(self._seed_of(int(client_id)))
+
+    def verify(self, client_id: int, message: bytes, signature: bytes) -> bool:
+        if int(client_id) not in self._keys:
+            self._keys[int(client_id)] = self.identity(client_id).public_key()
+        return super().verify(client_id, message, signature)

@@ -68,11 +68,13 @@ def run_round(s, deltas: dict, sizes: dict, round_=1):
     clients = SecureClients(s)
     clients._reset(round_)
     clients._plan = server.plan  # the cohort here is not the sampled one
-    adverts = [clients.start(round_, c, deltas[c], sizes[c]) for c in cohort]
-    keys = server.keys([a for a in adverts if a is not None])
+    adverts = [a for c in cohort for a in clients.start(round_, c, deltas[c], sizes[c])]
+    keys = server.keys(adverts)
     routed = server.shares(clients.share(round_, keys))
-    survivors = server.masked(clients.mask(round_, routed))
-    return server.finish(clients.unmask(round_, survivors)), clients
+    views = server.masked(clients.mask(round_, routed))
+    if s.secure_aggregation.threat_model == "malicious":  # the consistency round
+        views = server.signatures(clients.sign(round_, views))
+    return server.finish(clients.unmask(round_, views)), clients
 
 
 def test_bucket_rows_are_the_weighted_means_of_their_members():
