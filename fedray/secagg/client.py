@@ -257,7 +257,9 @@ class ClientSession:
             if s.client_id in view:
                 agree.add(s.client_id)
         if len(agree) < t:
-            raise caught(f"only {len(agree)} survivors signed its survivor set; t={t} must")
+            raise caught(
+                f"only {len(agree)} of its surviving neighbours signed its survivor set; t={t} must"
+            )
 
     def _check_received(self, received: list[EncryptedShare]) -> dict[int, bytes]:
         out = {}

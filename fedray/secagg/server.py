@@ -191,13 +191,18 @@ class ServerSession:
         return {u: list(self.survivors) for u in self.survivors}
 
     def collect_signatures(self, signed: list[SignedSurvivors]) -> dict[int, list]:
-        """Consistency round (malicious threat model): forward every survivor's signature on
-        the survivor set to every survivor that signed; the clients check them."""
+        """Consistency round (malicious threat model): forward to each survivor that signed
+        the signatures of its neighbours and its own (the holders whose agreement its t counts,
+        k + 1 at most, as in SecAgg+); the clients check them."""
         start = self._enter("consistency", [s.client_id for s in signed], set(self.survivors))
         self.stats["bytes_up"] += sum(s.nbytes for s in signed)
         self._abort_below_t("consistency", len(signed))
-        out = {s.client_id: list(signed) for s in signed}
-        self._leave(start, "finish", 0, len(out) * sum(s.nbytes for s in signed))
+        by_id = {s.client_id: s for s in signed}
+        out = {
+            u: [by_id[v] for v in sorted({u, *(int(w) for w in self.graph[u])}) if v in by_id]
+            for u in by_id
+        }
+        self._leave(start, "finish", 0, sum(s.nbytes for sent in out.values() for s in sent))
         return out
 
     def finish(self, responses: list[UnmaskResponse]) -> np.ndarray:

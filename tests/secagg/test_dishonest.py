@@ -57,10 +57,10 @@ def test_under_malicious_each_deviation_is_caught_with_its_reason(attack, reason
         attacked(attack, MALICIOUS, corrupt=2)
 
 
-def test_drop_honest_is_caught_only_while_colluders_are_fewer_than_t_minus_one():
+def test_drop_honest_leaks_even_under_malicious_once_t_minus_one_collude():
     # The malicious model guarantees sums of at least t inputs; with t - 1 colluders in the
-    # claimed survivor set, the one honest input in it is theirs.
-    inputs, _, stats = attacked("drop_honest", MALICIOUS, corrupt=3)
+    # claimed survivor set (SecAgg, t = 7 of 12), the one honest input in it is exposed.
+    inputs, _, stats = attacked("drop_honest", Params(7, 11, 32, malicious=True), corrupt=6)
 
     (victim,) = stats["leaked"]
     np.testing.assert_array_equal(stats["leaked"][victim], inputs[victim])

@@ -8,7 +8,13 @@ from fedray.client.secure import SecureClients, drop_stage
 from fedray.engine import sample_clients
 from fedray.scenario import load_scenario
 from fedray.secagg.encoding import error_bound
-from fedray.server.secure import SecureRound, bucket_sizes, round_plan, session_params
+from fedray.server.secure import (
+    SecureRound,
+    bucket_sizes,
+    colluders,
+    round_plan,
+    session_params,
+)
 from tests.factories import tiny
 
 SECAGG = {"protocol": "secagg", "clip": 1.0, "bits": 20, "modulus_bits": 48, "max_weight": 50}
@@ -68,6 +74,7 @@ def run_round(s, deltas: dict, sizes: dict, round_=1):
     clients = SecureClients(s)
     clients._reset(round_)
     clients._plan = server.plan  # the cohort here is not the sampled one
+    clients._colluders = colluders(s, round_, server.plan)
     adverts = [a for c in cohort for a in clients.start(round_, c, deltas[c], sizes[c])]
     keys = server.keys(adverts)
     routed = server.shares(clients.share(round_, keys))
