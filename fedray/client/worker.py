@@ -22,7 +22,7 @@ from fedray.client.train import evaluate, train_client
 from fedray.client.vectorized import block_size_for, blocks, choose, train_block
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
-from fedray.server.privacy import USER_LEVEL, client_noise
+from fedray.server.privacy import USER_LEVEL, client_noise, noise_rng
 from fedray.types import UpdateBatch
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class Worker:
             if u.client_id in self.malicious and runtime.active(self.scenario, round_):
                 delta = delta * np.float32(self.scenario.attack.boost)
             if self.scenario.privacy.mode in USER_LEVEL:
-                noise = seeding.rng(self.scenario.seed, round_, u.client_id, seeding.PRIVACY)
+                noise = noise_rng(self.scenario, round_, u.client_id)
                 delta = client_noise(self.scenario, delta, noise)
             keys += self.secure.start(round_, u.client_id, delta, u.num_examples)
         return keys

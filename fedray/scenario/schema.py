@@ -198,6 +198,9 @@ class Privacy:
     budget: float | None = field(default=None, metadata={"gt": 0})  # epsilon; none: target
     on_budget: Literal["stop", "warn"] = "stop"
     audit: Audit = field(default_factory=Audit)
+    # scenario: noise drawn from the scenario's seed (reproducible, but whoever knows the seed,
+    # the server included, can subtract it); os: from os.urandom (unpredictable, not repeatable)
+    noise_seed: Literal["scenario", "os"] = "scenario"
 
 
 class System(Reserved):

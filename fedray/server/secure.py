@@ -115,7 +115,7 @@ class SecureRound:
         }
         self.aborted: dict[int, str] = {}
         self.seconds = 0.0
-        self.noise = seeding.rng(scenario.seed, round_, 0, seeding.PRIVACY)  # central DP's
+        self.noise = privacy.noise_rng(scenario, round_)  # central DP's
 
     def _stage(self, items, client_of, call) -> dict[int, object]:
         """Group a stage's messages by their sender's bucket and run `call(session, messages)`
