@@ -9,22 +9,30 @@ clients: "leaked m/30" when the server recovered m inputs (each checked bit for 
 the real one), "caught" with the first honest client's reason otherwise.
 
 Table 2 runs the whole protocol, honest server, both threat models side by side in this
-process at n = 100 and 1,000 (--quick: 100 only), d = 1,000, k and t from choose_parameters
-(t raised above (k + 1) / 2 for malicious): process CPU seconds (all clients and the server,
-one core), the per-client maximum of bytes up and down, and the server's seconds. CPU time,
-not wall time: the machine is shared.
+process at n = 100, d = 1,000, k and t from choose_parameters (t raised above (k + 1) / 2
+for malicious): process CPU seconds of all clients and the server on one core, and the
+per-client maximum of bytes up and down. CPU time, not wall time: the machine is shared.
+
+Table 3 predicts one client's seconds at n = 100 and 1,000 from unit costs measured here
+(benchmarks/secagg.py's model: 2k key agreements and share messages, Shamir sharing, k + 1
+masks of d words) plus what the malicious model adds: two Ed25519 signatures and 2k + 1
+verifications; and the bytes it adds (signatures, and the signed survivor-set digests the
+server forwards from each neighbour). A full run at n = 1,000 costs minutes of CPU per model.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+from fedray.secagg import pki
 from fedray.secagg.dishonest import ATTACKS
 from fedray.secagg.graph import choose_parameters
-from fedray.secagg.messages import Params, SecAggAbort
+from fedray.secagg.messages import Params, PublicKeys, SecAggAbort, SignedSurvivors
 from fedray.secagg.simulate import run
 
 
@@ -73,6 +81,38 @@ def cost_row(n: int, malicious: bool, d: int = 1000) -> dict:
     }
 
 
+def predicted_client(n: int, d: int, costs, sign: float, verify: float) -> dict:
+    """One client's predicted seconds and the malicious model's extra seconds and bytes."""
+    k, t = params_for(n, True).neighbors, params_for(n, True).threshold
+    semi = 2 * k * (costs.agree + costs.gcm) + costs.share(k + 1, t) + (k + 1) * costs.mask(d)
+    extra = 2 * sign + (2 * k + 1) * verify
+    sig = (
+        PublicKeys(0, b"", b"", bytes(pki.SIGNATURE_BYTES)).nbytes - PublicKeys(0, b"", b"").nbytes
+    )
+    signed = SignedSurvivors(0, bytes(32), bytes(pki.SIGNATURE_BYTES)).nbytes
+    return {
+        "n": n,
+        "k": k,
+        "semi": semi,
+        "extra": extra,
+        "up": sig + signed,
+        "down": k * sig + (k + 1) * signed,
+    }
+
+
+def unit_costs():
+    sys.path.insert(0, str(Path(__file__).parent))
+    from secagg import UnitCosts, median_seconds  # benchmarks/secagg.py
+
+    identity = pki.identity_key(bytes(32))
+    message = pki.advert_message((1, 0), 0, bytes(32), bytes(32))
+    signature = identity.sign(message)
+    public = identity.public_key()
+    sign = median_seconds(lambda: identity.sign(message), 300)
+    verify = median_seconds(lambda: public.verify(signature, message), 300)
+    return UnitCosts(np.random.default_rng(0)), sign, verify
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -85,7 +125,7 @@ def main() -> None:
         lines.append(f"| `{attack}` | {cells[0]} | {cells[1]} |")
     lines += ["", "| n | threat model | k | t | CPU s (all) | client KB up | client KB down |"]
     lines.append("|---:|---|---:|---:|---:|---:|---:|")
-    for n in [100] if args.quick else [100, 1000]:
+    for n in [100]:
         rows = [cost_row(n, m) for m in (False, True)]
         for r in rows:
             lines.append(
@@ -94,6 +134,21 @@ def main() -> None:
             )
         ratio = rows[1]["cpu_seconds"] / rows[0]["cpu_seconds"]
         lines.append(f"| | malicious / semi-honest CPU | | | x{ratio:.2f} | | |")
+    costs, sign, verify = unit_costs()
+    lines += [
+        "",
+        f"Unit costs here: Ed25519 sign {sign * 1e6:.0f} us, verify {verify * 1e6:.0f} us, "
+        f"X25519 + HKDF {costs.agree * 1e6:.0f} us.",
+        "",
+        "| n | k | client s (semi-honest) | + malicious | ratio | + bytes up | + KB down |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in [100] if args.quick else [100, 1000]:
+        r = predicted_client(n, 1000, costs, sign, verify)
+        lines.append(
+            f"| {n:,} | {r['k']} | {r['semi']:.3f} | {r['extra']:.3f} | "
+            f"x{(r['semi'] + r['extra']) / r['semi']:.2f} | {r['up']} | {r['down'] / 1e3:.1f} |"
+        )
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -230,8 +230,8 @@ class ClientSession:
                 "it would unmask a sum of too few inputs",
             )
         self._view = view
-        signature = self.identity.sign(pki.survivors_message(self.context, view))
-        out = SignedSurvivors(self.client_id, view, signature)
+        message = pki.survivors_message(self.context, view)
+        out = SignedSurvivors(self.client_id, pki.digest(message), self.identity.sign(message))
         self._leave(start, "unmask", out.nbytes, ID_BYTES * len(view))
         return out
 
@@ -245,15 +245,16 @@ class ClientSession:
         if view != self._view:
             raise caught("asked to unmask for a survivor set other than the one it signed")
         agree = set()
+        message = pki.survivors_message(self.context, view)
+        own = pki.digest(message)
         for s in signed:
-            message = pki.survivors_message(self.context, s.survivors)
-            if not self.registry.verify(s.client_id, message, s.signature):
-                raise caught(f"a survivor-set signature of client {s.client_id} is forged")
-            if tuple(s.survivors) != view:
+            if s.digest != own:
                 raise caught(
                     f"client {s.client_id} signed a different survivor set: the server showed "
                     "different clients different survivors"
                 )
+            if not self.registry.verify(s.client_id, message, s.signature):
+                raise caught(f"a survivor-set signature of client {s.client_id} is forged")
             if s.client_id in view:
                 agree.add(s.client_id)
         if len(agree) < t:

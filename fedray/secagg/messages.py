@@ -85,15 +85,16 @@ class PublicKeys:
 @dataclass(frozen=True)
 class SignedSurvivors:
     """Consistency round (malicious threat model): a client's signature on the survivor set
-    U3 it was sent, which the server forwards to the other survivors."""
+    U3 it was sent, and that set's SHA-256 digest, which the server forwards to the client's
+    neighbours (each checks it against the set it was sent itself; the set is not resent)."""
 
     client_id: int
-    survivors: tuple[int, ...]
+    digest: bytes
     signature: bytes
 
     @property
     def nbytes(self) -> int:
-        return ID_BYTES * (1 + len(self.survivors)) + len(self.signature)
+        return ID_BYTES + len(self.digest) + len(self.signature)
 
 
 @dataclass(frozen=True)

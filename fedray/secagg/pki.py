@@ -18,6 +18,7 @@ import struct
 from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 SIGNATURE_BYTES = 64
@@ -39,6 +40,13 @@ def survivors_message(context: tuple[int, int], survivors: Iterable[int]) -> byt
     """What a client signs in the consistency round: the instance and the survivor set U3."""
     ids = sorted(int(u) for u in survivors)
     return b"fedray secagg survivors" + struct.pack(f"<qq{len(ids)}q", *context, *ids)
+
+
+def digest(message: bytes) -> bytes:
+    """SHA-256 of a signed message: what travels in place of a survivor set."""
+    h = hashes.Hash(hashes.SHA256())
+    h.update(message)
+    return h.finalize()
 
 
 class Pki:
