@@ -304,7 +304,7 @@ class ClientSession:
             which = out.b_shares if kind == "b" else out.s_shares
             which[owner] = held[owner][0 if kind == "b" else 1]
         self._leave(start, "done" if self.params.malicious else "unmask", out.nbytes, 0)
-        self.stats["bytes_down"] += ID_BYTES * len(alive)
+        self.stats["bytes_down"] += ID_BYTES * len(alive) + sum(s.nbytes for s in signed or [])
         return out
 
     def _held_shares(self) -> dict[int, np.ndarray]:
