@@ -26,6 +26,7 @@ from fedray.output import RunOutput, fresh_dir
 from fedray.prepare import Prepared, prepare
 from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
+from fedray.server import driver_ledger
 from fedray.server.state import ServerState
 
 
@@ -244,6 +245,7 @@ def _execute(
     state = (
         resume_state if resuming and resume_state.round else ServerState(0, prepared.initial_params)
     )
+    state, ledger = driver_ledger.split(scenario, state)  # the Aggregator never gets it
     sizes = prepared.federation.sizes
     pool, aggregator, store, placement, _ = start(scenario, plan, state, sizes, out_dir, warm)
     output = bar = None
@@ -261,7 +263,9 @@ def _execute(
         bar = Progress(scenario.rounds, state.round, enabled=progress)
         malicious = frozenset(runtime.adversary(scenario).tolist())
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
-        handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious, local_z)
+        handles = Handles(
+            scenario, pool, aggregator, federation.sizes, store, malicious, local_z, ledger
+        )
         startup_seconds = time.perf_counter() - begun
         runner = run_async if scenario.system.mode == "async" else run_rounds
         stopped = runner(handles, output, state.round + 1, aggregator.params.remote(), bar)

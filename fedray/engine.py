@@ -19,6 +19,7 @@ from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.compression.clients import traffic
 from fedray.privacy.local import planned_steps
+from fedray.server.secure import caught_metrics
 from fedray.system.rounds import SystemRounds
 
 log = logging.getLogger("fedray")
@@ -35,6 +36,7 @@ class Handles:
     store: object = None  # Ray handle to server.client_state.ClientStateStore (SCAFFOLD)
     malicious: frozenset = frozenset()  # the adversary's client ids, fixed for the run
     local_z: float = 0.0  # local DP-SGD's noise multiplier (privacy.mode: local)
+    ledger: object = None  # server.driver_ledger.DriverLedger: local DP under secure aggregation
     system: SystemRounds | None = None  # the virtual clock; set by run_rounds
 
 
@@ -81,9 +83,7 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     params_ref = h.aggregator.params.remote()
     row, histograms = round_row(h, round_, server, records, failed, params_ref, len(cohort))
     if s.privacy.mode == "local":
-        trained = [r for r in records if r["status"] in ("trained", "rejected")]
-        ledger = h.aggregator.account_local.remote(*_local_steps(trained))
-        row.update(_ask(h, ledger, "account_local"))
+        row.update(account_local(h, [r for r in records if r["status"] in ("trained", "rejected")]))
     row.update(h.pool.take_faults())
     h.system.finish(plan, round_, records, row)
     row["wall_seconds"] = time.perf_counter() - start
@@ -143,6 +143,14 @@ def _ask(h: Handles, ref, method: str, stages: int = 1):
     return calls.get(ref, timeout, f"the aggregator (its {method} call)")
 
 
+def account_local(h: Handles, trained: list[dict]) -> dict:
+    """Local DP's ledger for the round: on the driver under secure aggregation (the sample
+    rates reveal dataset sizes), else on the Aggregator."""
+    if h.ledger is not None:
+        return h.ledger.record(*_local_steps(trained))
+    return _ask(h, h.aggregator.account_local.remote(*_local_steps(trained)), "account_local")
+
+
 def _local_steps(trained: list[dict]) -> tuple[list, list, list, list]:
     """(ids, z, q, steps) of the clients that ran DP-SGD this round."""
     rows = [r for r in trained if "dp_steps" in r]
@@ -172,7 +180,11 @@ def budget_exceeded(h: Handles, round_: int) -> float | None:
         )
         q, steps = zip(*(planned_steps(s.client, int(n)) for n in h.sizes(cohort)))
         planned = (cohort.tolist(), [h.local_z] * len(q), list(q), list(steps))
-    projected = _ask(h, h.aggregator.privacy_projection.remote(planned), "privacy_projection")
+    if h.ledger is not None:
+        projected = h.ledger.projection(*planned)
+    else:
+        projection = h.aggregator.privacy_projection.remote(planned)
+        projected = _ask(h, projection, "privacy_projection")
     return projected if projected > budget * (1 + 1e-9) else None
 
 
@@ -188,20 +200,22 @@ def secure_step(h: Handles, round_: int, cohort, advert_refs, holders, records) 
     groups = [ids for _, ids in holders]
     _ask(h, agg.secagg_begin.remote(round_, cohort), "secagg_begin")
     replies = [[ref] for ref in advert_refs]
-    for stage, worker_call in (
-        ("secagg_keys", "secagg_share"),
-        ("secagg_shares", "secagg_mask"),
-        ("secagg_masked", "secagg_unmask"),
-    ):
+    stages = [("secagg_keys", "secagg_share"), ("secagg_shares", "secagg_mask")]
+    if h.scenario.secure_aggregation.threat_model == "malicious":  # + the consistency round
+        stages += [("secagg_masked", "secagg_sign"), ("secagg_signatures", "secagg_unmask")]
+    else:
+        stages += [("secagg_masked", "secagg_unmask")]
+    for stage, worker_call in stages:
         out = getattr(agg, stage).options(num_returns=max(len(groups), 1)).remote(groups, *replies)
         messages = [out] if len(groups) <= 1 else out
         replies = h.pool.call(holders, worker_call, round_, messages)
     # Each of the Aggregator's four stages may wait call_timeout for the workers' replies.
-    server = _ask(h, agg.secagg_step.remote(round_, *replies), "secagg_step", stages=5)
+    server = _ask(h, agg.secagg_step.remote(round_, *replies), "secagg_step", len(stages) + 2)
     stats = {}
     finished = h.pool.call(holders, "secagg_finish", round_)
     for part in answered(finished, timeout=h.scenario.resources.call_timeout):
         stats.update(part)
+    server.update(caught_metrics(stats))
     for rec in records:
         if rec["status"] == "trained":  # no stats: its worker was lost mid-protocol
             rec.update(stats.get(rec["client_id"], {"secagg_dropped_at": "worker lost"}))
@@ -283,7 +297,8 @@ def run_rounds(
                 dest = checkpoint.clients_dir(output.out, round_).resolve()
                 timeout = s.resources.call_timeout
                 calls.get(h.store.save.remote(str(dest)), timeout, "the client state store")
-            output.checkpoint(_ask(h, h.aggregator.server_state.remote(), "server_state"))
+            state = _ask(h, h.aggregator.server_state.remote(), "server_state")
+            output.checkpoint(h.ledger.merged(state) if h.ledger is not None else state)
         progress.update(row)
     return {}
 

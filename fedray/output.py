@@ -37,6 +37,12 @@ def _last(rows: list[dict], key: str):
     return values[-1] if values else None
 
 
+def _total(rows: list[dict], key: str):
+    """The sum of `key` over the round rows, or None when no row has it."""
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return sum(values) if values else None
+
+
 def fresh_dir(base: Path) -> Path:
     """`base`, or `base.1`, `base.2`, ... : the first that holds no run yet."""
     candidate, n = base, 0
@@ -172,6 +178,11 @@ class RunOutput:
             "final_epsilon": _last(rows, "privacy_epsilon"),
             "final_epsilon_median": _last(rows, "privacy_epsilon_median"),
             "final_membership_auc": _last(rows, "audit_membership_auc"),
+            # allow_insecure: the chance some client's secrets were poolable by the corrupt
+            "secagg_insecure_probability": _last(rows, "secagg_insecure_probability"),
+            # a simulated dishonest server: inputs it recovered, and what the clients caught
+            "secagg_leaked_clients": _total(rows, "secagg_leaked_clients"),
+            "secagg_caught": _last(rows, "secagg_caught"),
             "final_train_loss": last.get("train_loss"),
             "baseline_test_accuracy": last.get("baseline_test_accuracy"),
             "elapsed_seconds": last.get("elapsed_seconds"),

@@ -149,6 +149,7 @@ def distributed(rounds: int, threshold: int, masked_input_dropout: float, **over
             "weighting": "uniform",
             "clip": 4.0,
             "threshold": threshold,
+            "allow_insecure": True,  # low thresholds, to let dropouts thin the noise
             "dropout": {"masked_input": masked_input_dropout},
         },
         privacy={"mode": "distributed", "noise_multiplier": 1.0, "clip": 0.5},

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.slow]
 
 FAST = {"federated_clients": 0}
 SECAGG = {"protocol": "secagg", "clip": 1.0, "bits": 20, "modulus_bits": 40, "max_weight": 1000}
+LOW_T = {"allow_insecure": True}  # thresholds below the security target, to exercise dropouts
 
 
 @pytest.mark.parametrize("protocol", ["secagg", "secagg_plus"])
@@ -44,6 +45,7 @@ def test_dropouts_at_every_stage_are_recovered(tmp_path):
         secure_aggregation={
             **SECAGG,
             "threshold": 3,
+            **LOW_T,
             "dropout": {"advertise": 0.1, "share": 0.1, "masked_input": 0.2, "unmask": 0.1},
         },
         evaluation=FAST,
@@ -63,7 +65,7 @@ def test_dropouts_at_every_stage_are_recovered(tmp_path):
 def test_too_few_survivors_fail_the_round_and_change_nothing(tmp_path):
     scenario = tiny(
         rounds=2,
-        secure_aggregation={**SECAGG, "threshold": 6, "dropout": {"masked_input": 0.9}},
+        secure_aggregation={**SECAGG, **LOW_T, "threshold": 6, "dropout": {"masked_input": 0.9}},
         evaluation=FAST,
     )
     start = fedray.run(
@@ -198,7 +200,7 @@ def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypa
     scenario = tiny(
         rounds=3,
         federation={"population": 20, "clients_per_round": 12},
-        secure_aggregation={**SECAGG, "threshold": 3},
+        secure_aggregation={**SECAGG, **LOW_T, "threshold": 3},
         resources={"num_workers": 2},
         evaluation=FAST,
     )
@@ -220,7 +222,7 @@ def test_a_non_finite_update_is_refused_before_it_is_encoded(tmp_path):
         rounds=1,
         client={"lr": 1e38, "epochs": 3},
         evaluation=FAST,
-        secure_aggregation={**SECAGG, "modulus_bits": 64, "bits": 20, "threshold": 2},
+        secure_aggregation={**SECAGG, "modulus_bits": 64, "bits": 20, "threshold": 2, **LOW_T},
     )
 
     result = fedray.run(scenario, out=tmp_path / "run")

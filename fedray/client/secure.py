@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from fedray import seeding
+from fedray.secagg import keys, pki
 from fedray.secagg.client import ClientSession
+from fedray.secagg.dishonest import Collusion
 from fedray.secagg.encoding import quantize
 from fedray.secagg.messages import SecAggAbort
-from fedray.server.secure import STAGES, client_units, round_plan
+from fedray.server.secure import STAGES, client_units, colluders, round_plan
 from fedray.system.clock import cohort_size
 
 NONFINITE = "rejected: non-finite update"
@@ -39,6 +41,10 @@ class SecureClients:
         self.scenario = scenario
         self.round = 0
         self._plan = None
+        self._colluders: set[int] = set()
+        self.registry = pki.DerivedPki(
+            lambda c: seeding.rng(scenario.seed, seeding.NO_ROUND, c, seeding.SECAGG).bytes(32)
+        )
         self._clear()
 
     def _clear(self) -> None:
@@ -47,6 +53,7 @@ class SecureClients:
         self.drops_at: dict[int, str | None] = {}  # the stage each client goes silent at
         self.dropped: dict[int, str] = {}  # the stage (and why) each one did
         self.rejected: set[int] = set()  # non-finite updates, refused before encoding
+        self.views: dict[int, list[int]] = {}  # the survivor set each client signed
 
     def _reset(self, round_: int) -> None:
         if round_ != self.round:  # a new round: whatever an earlier one left is dead
@@ -61,6 +68,8 @@ class SecureClients:
             count = cohort_size(s.system, fed.clients_per_round, fed.population)
             cohort = sample_clients(s.seed, round_, fed.population, count, seeding.SAMPLE)
             self._plan = round_plan(s, round_, cohort)
+            if s.secure_aggregation.server_attack == "drop_honest":
+                self._colluders = colluders(s, round_, self._plan)
 
     def _alive(self, client_id: int, stage: str) -> bool:
         """False once the client has dropped; drops it here if this is its stage."""
@@ -71,13 +80,14 @@ class SecureClients:
             return False
         return True
 
-    def start(self, round_: int, client_id: int, delta: np.ndarray, num_examples: int):
+    def start(self, round_: int, client_id: int, delta: np.ndarray, num_examples: int) -> list:
         """Encode a trained client's update and open its session; return its public keys
-        (None when it drops before advertising them)."""
+        ([] when it drops before advertising them), and under a simulated server attack what
+        it leaks to the server (`Collusion`)."""
         self._reset(round_)
         if not np.isfinite(delta).all():  # as the server screens plaintext rows: never sent
             self.rejected.add(client_id)
-            return None
+            return []
         s = self.scenario
         cfg = s.secure_aggregation
         units, max_units = client_units(cfg, num_examples)
@@ -91,18 +101,40 @@ class SecureClients:
             modulus_bits=cfg.modulus_bits,
             rng=rng,
         )
-        self.sessions[client_id] = ClientSession(client_id, self._plan.params_of(client_id))
+        self.sessions[client_id] = self._session(round_, client_id)
         self.drops_at[client_id] = drop_stage(s.seed, round_, client_id, cfg.dropout)
         if not self._alive(client_id, "advertise"):
-            return None
-        return self.sessions[client_id].advertise()
+            return []
+        return [self.sessions[client_id].advertise(), *self._leaks(round_, client_id)]
+
+    def _session(self, round_: int, client_id: int, context_round: int | None = None):
+        params = self._plan.params_of(client_id)
+        context = (
+            round_ if context_round is None else context_round,
+            self._plan.bucket_of(client_id),
+        )
+        identity = self.registry.identity(client_id) if params.malicious else None
+        return ClientSession(
+            client_id, params, identity=identity, registry=self.registry, context=context
+        )
+
+    def _leaks(self, round_: int, client_id: int) -> list:
+        """The simulated attacker's side channel: a colluder's input, or old leaked keys."""
+        attack = self.scenario.secure_aggregation.server_attack
+        if attack == "drop_honest" and client_id in self._colluders:
+            return [Collusion(client_id, "input", self.inputs[client_id])]
+        if attack == "replay_keys":  # its advert of an earlier round, and that round's secrets
+            old = self._session(round_, client_id, context_round=round_ - 1)
+            secrets = (keys.private_bytes(old._c), keys.private_bytes(old._s))
+            return [Collusion(client_id, "old_keys", (old.advertise(), secrets))]
+        return []
 
     def share(self, round_: int, neighbour_keys: dict) -> list:
         """Each live client's encrypted shares of b_u and its masking key for its neighbours."""
         out = []
-        for cid, keys in self._mine(round_, neighbour_keys, "share"):
+        for cid, routed_keys in self._mine(round_, neighbour_keys, "share"):
             try:
-                out += self.sessions[cid].share_keys(keys)
+                out += self.sessions[cid].share_keys(routed_keys)
             except SecAggAbort as exc:  # too few neighbours left to share with
                 self.dropped[cid] = f"share ({exc})"
         return out
@@ -114,13 +146,29 @@ class SecureClients:
             for cid, received in self._mine(round_, routed, "masked_input")
         }
 
-    def unmask(self, round_: int, survivors: dict) -> list:
-        """Each live client's shares for the server: b of survivors, masking keys of the rest."""
+    def sign(self, round_: int, views: dict) -> list:
+        """Consistency round (malicious): each live client signs the survivor set it was told."""
         out = []
-        for cid, alive in self._mine(round_, survivors, "unmask"):
+        for cid, view in self._mine(round_, views, "unmask"):
             try:
-                out.append(self.sessions[cid].unmask(alive))
-            except SecAggAbort as exc:  # told of fewer than t survivors: it refuses to answer
+                out.append(self.sessions[cid].consistency(view))
+                self.views[cid] = view
+            except SecAggAbort as exc:  # caught the server claiming too few survivors
+                self.dropped[cid] = f"consistency ({exc})"
+        return out
+
+    def unmask(self, round_: int, messages: dict) -> list:
+        """Each live client's shares for the server: b of survivors, masking keys of the rest.
+        `messages`: client -> its survivor set, or (malicious) the survivors' signatures on it."""
+        out = []
+        for cid, msg in self._mine(round_, messages, "unmask"):
+            session = self.sessions[cid]
+            try:
+                if session.params.malicious:
+                    out.append(session.unmask(self.views[cid], msg))
+                else:
+                    out.append(session.unmask(msg))
+            except SecAggAbort as exc:  # too few survivors, or it caught the server lying
                 self.dropped[cid] = f"unmask ({exc})"
         return out
 

@@ -23,7 +23,7 @@ from fedray.client.vectorized import block_size_for, blocks, choose, train_block
 from fedray.compression import clients as compression
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
-from fedray.server.privacy import USER_LEVEL, client_noise
+from fedray.server.privacy import USER_LEVEL, client_noise, noise_rng
 
 log = logging.getLogger(__name__)
 
@@ -293,11 +293,9 @@ class Worker:
             if u.client_id in self.malicious and runtime.active(self.scenario, round_):
                 delta = delta * np.float32(self.scenario.attack.boost)
             if self.scenario.privacy.mode in USER_LEVEL:
-                noise = seeding.rng(self.scenario.seed, round_, u.client_id, seeding.PRIVACY)
+                noise = noise_rng(self.scenario, round_, u.client_id)
                 delta = client_noise(self.scenario, delta, noise)
-            advert = self.secure.start(round_, u.client_id, delta, u.num_examples)
-            if advert is not None:
-                keys.append(advert)
+            keys += self.secure.start(round_, u.client_id, delta, u.num_examples)
         return keys
 
     def secagg_share(self, round_: int, neighbour_keys: dict) -> list:
@@ -305,6 +303,9 @@ class Worker:
 
     def secagg_mask(self, round_: int, routed: dict) -> dict:
         return self.secure.mask(round_, routed)
+
+    def secagg_sign(self, round_: int, views: dict) -> list:
+        return self.secure.sign(round_, views)
 
     def secagg_unmask(self, round_: int, survivors: dict) -> list:
         return self.secure.unmask(round_, survivors)

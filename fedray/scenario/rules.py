@@ -211,6 +211,13 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
 
     cfg = s.secure_aggregation
     if cfg.protocol == "none":
+        if cfg.server_attack != "none":
+            problems.add(
+                "secure_aggregation.server_attack",
+                "a dishonest server attacks the secure-aggregation protocol, which is off",
+                cfg.server_attack,
+                "'none', or a secure_aggregation.protocol",
+            )
         if cfg.buckets:
             problems.add(
                 "secure_aggregation.buckets",
@@ -288,12 +295,47 @@ def _check_secure(s: Scenario, problems: Problems) -> None:
             t,
             f"<= {k + 1}",
         )
+    if cfg.threat_model == "malicious" and 2 * t <= k + 1:
+        problems.add(
+            "secure_aggregation.threshold",
+            f"against a malicious server t must exceed (k + 1) / 2, or the server can tell two "
+            f"disjoint groups of a client's k + 1 share holders different survivor sets and "
+            f"collect t shares of both its secrets (bucket of {smallest} clients, k = {k})",
+            t,
+            f">= {(k + 1) // 2 + 1}, or leave threshold unset",
+        )
+    if not cfg.allow_insecure and (cfg.neighbors is not None or cfg.threshold is not None):
+        _check_security_target(cfg, {smallest, n}, problems)
     max_units = cfg.max_weight if cfg.weighting == "examples" else 1
     message = capacity_problem(
         clients=n, bits=cfg.bits, modulus_bits=cfg.modulus_bits, max_units=max_units
     )
     if message:
         problems.add("secure_aggregation.modulus_bits", message, cfg.modulus_bits)
+
+
+def _check_security_target(cfg, sizes: set[int], problems: Problems) -> None:
+    """A user-set k, t must keep every client's neighbourhood safe (see `insecurity`)."""
+    from fedray.secagg.graph import SECURITY_BITS, exposure, insecurity, secure_threshold
+    from fedray.server.secure import neighbours_and_threshold
+
+    for n in sorted(sizes):
+        k, t = neighbours_and_threshold(cfg, n)
+        if insecurity(n, k, t, cfg.assumed_corrupt) <= 2.0**-SECURITY_BITS:
+            continue
+        safe = secure_threshold(n, k, cfg.assumed_corrupt)  # t = k + 1 is always safe
+        problems.add(
+            "secure_aggregation.threshold",
+            f"(k={k}, t={t}) in a protocol instance of {n} clients, with assumed_corrupt "
+            f"{cfg.assumed_corrupt:.3g}, lets one given client have t or more corrupt "
+            f"neighbours (who can pool its secrets) with probability "
+            f"{exposure(n, k, t, cfg.assumed_corrupt):.2g}; the target is 2^-{SECURITY_BITS} "
+            "for any client. Remove neighbors and threshold to have them chosen, or set "
+            "allow_insecure: true to run it anyway (the run then reports it)",
+            t,
+            f">= {safe} (with k = {k})",
+        )
+        return
 
 
 def _check_privacy(s: Scenario, problems: Problems) -> None:

@@ -145,6 +145,13 @@ class SecureAggregation:
     max_weight: int = field(default=100, metadata={"min": 1})  # weight = min(n_k, max_weight)
     buckets: int = field(default=0, metadata={"min": 0})  # 0: one secure sum of the cohort
     dropout: StageDropout = field(default_factory=StageDropout)
+    # run a user-set k, t below the security target (2^-40 against assumed_corrupt) anyway
+    allow_insecure: bool = False
+    # semi_honest: Bonawitz et al.'s honest-but-curious server; malicious: signed keys and
+    # survivor sets (a simulated PKI), t > (k + 1) / 2
+    threat_model: Literal["semi_honest", "malicious"] = "semi_honest"
+    # a simulated dishonest server that really deviates (see fedray/secagg/dishonest.py)
+    server_attack: Literal["none", "split_views", "drop_honest", "replay_keys", "mitm"] = "none"
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,9 @@ class Privacy:
     budget: float | None = field(default=None, metadata={"gt": 0})  # epsilon; none: target
     on_budget: Literal["stop", "warn"] = "stop"
     audit: Audit = field(default_factory=Audit)
+    # scenario: noise drawn from the scenario's seed (reproducible, but whoever knows the seed,
+    # the server included, can subtract it); os: from os.urandom (unpredictable, not repeatable)
+    noise_seed: Literal["scenario", "os"] = "scenario"
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,16 @@ import time
 
 import numpy as np
 
-from fedray.secagg import keys, prg, shamir
+from fedray.secagg import keys, pki, prg, shamir
 from fedray.secagg.messages import (
     ID_BYTES,
+    DeviationCaught,
     EncryptedShare,
     Params,
     ProtocolViolation,
     PublicKeys,
     SecAggAbort,
+    SignedSurvivors,
     UnmaskResponse,
 )
 
@@ -79,12 +81,28 @@ def pairwise_masks(
 class ClientSession:
     """Client u's secrets and received shares for one round, phase by phase.
 
-    Call advertise, share_keys, masked_input, unmask in that order. Keys and b_u come from
-    os.urandom; `entropy` (simulation only) derives them reproducibly instead.
+    Call advertise, share_keys, masked_input, (consistency,) unmask in that order. Keys and
+    b_u come from os.urandom; `entropy` (simulation only) derives them reproducibly instead.
+    With `params.malicious` it signs with `identity` (its key in `registry`, the PKI), checks
+    its neighbours' signed advertisements, signs the survivor set in the consistency round,
+    and unmasks only for a set that at least t survivors signed, once.
     """
 
-    def __init__(self, client_id: int, params: Params, *, entropy: bytes | None = None):
+    def __init__(
+        self,
+        client_id: int,
+        params: Params,
+        *,
+        entropy: bytes | None = None,
+        identity=None,
+        registry: pki.Pki | None = None,
+        context: tuple[int, int] = (0, 0),
+    ):
         start = time.perf_counter()
+        if params.malicious and (identity is None or registry is None):
+            raise ValueError("the malicious threat model needs an identity key and the PKI")
+        self.identity, self.registry, self.context = identity, registry, context
+        self._view: tuple[int, ...] | None = None  # the survivor set it signed
         self.client_id, self.params = int(client_id), params
         if entropy is None:
             c_seed = s_seed = None
@@ -120,7 +138,12 @@ class ClientSession:
     def advertise(self) -> PublicKeys:
         """Round 0: return the public keys c_pk (encryption) and s_pk (masking)."""
         start = self._enter("advertise")
-        out = PublicKeys(self.client_id, keys.public_bytes(self._c), keys.public_bytes(self._s))
+        c_pk, s_pk = keys.public_bytes(self._c), keys.public_bytes(self._s)
+        signature = b""
+        if self.params.malicious:
+            message = pki.advert_message(self.context, self.client_id, c_pk, s_pk)
+            signature = self.identity.sign(message)
+        out = PublicKeys(self.client_id, c_pk, s_pk, signature)
         self._leave(start, "share_keys", out.nbytes, 0)
         return out
 
@@ -138,6 +161,8 @@ class ClientSession:
             raise SecAggAbort(
                 "share", len(peers) + 1, t, what=f"share holders of client {self.client_id}"
             )
+        if self.params.malicious:
+            self._check_adverts(neighbours)
         holders = np.array(sorted([*peers, self.client_id]), dtype=np.int64)
         secrets = [self._b, keys.private_bytes(self._s)]
         # Evaluated at the holders' positions 1..k+1 (the server numbers them the same way).
@@ -159,6 +184,20 @@ class ClientSession:
         self._leave(start, "masked_input", sum(s.nbytes for s in out), down)
         return out
 
+    def _check_adverts(self, neighbours: list[PublicKeys]) -> None:
+        for p in neighbours:
+            message = pki.advert_message(self.context, p.client_id, p.c_pk, p.s_pk)
+            if not self.registry.verify(p.client_id, message, p.signature):
+                round_, bucket = self.context
+                raise DeviationCaught(
+                    "share",
+                    self.client_id,
+                    f"the keys it was sent for client {p.client_id} are not signed by that "
+                    f"client's registered identity key for this instance (round {round_}, "
+                    f"bucket {bucket}): forged (a man in the middle) or replayed from another "
+                    "instance",
+                )
+
     def masked_input(self, x: np.ndarray, received: list[EncryptedShare]) -> np.ndarray:
         """Round 2: return y = x + PRG(b_u) + sum_v +-PRG(s_uv) mod 2^m as (d,) uint64.
 
@@ -175,8 +214,53 @@ class ClientSession:
         plus += prg.keystream_words(self._b, len(x), m)
         y = prg.reduce(x.astype(plus.dtype) + plus - minus, m)
         down = sum(s.nbytes for s in received)
-        self._leave(start, "unmask", ID_BYTES + len(y) * self.params.word_bytes, down)
+        after = "consistency" if self.params.malicious else "unmask"
+        self._leave(start, after, ID_BYTES + len(y) * self.params.word_bytes, down)
         return y
+
+    def consistency(self, survivors: list[int]) -> SignedSurvivors:
+        """Consistency round (malicious threat model): sign the survivor set it was sent."""
+        start = self._enter("consistency")
+        view = tuple(sorted(int(v) for v in survivors))
+        if len(view) < self.params.threshold:
+            raise DeviationCaught(
+                "consistency",
+                self.client_id,
+                f"it claims only {len(view)} survivors, fewer than t={self.params.threshold}: "
+                "it would unmask a sum of too few inputs",
+            )
+        self._view = view
+        message = pki.survivors_message(self.context, view)
+        out = SignedSurvivors(self.client_id, pki.digest(message), self.identity.sign(message))
+        self._leave(start, "unmask", out.nbytes, ID_BYTES * len(view))
+        return out
+
+    def _check_agreement(self, survivors: list[int], signed: list[SignedSurvivors]) -> None:
+        """Refuse to unmask unless `survivors` is the set it signed and t survivors signed it."""
+        view, t = tuple(sorted(int(v) for v in survivors)), self.params.threshold
+
+        def caught(reason: str):
+            return DeviationCaught("unmask", self.client_id, reason)
+
+        if view != self._view:
+            raise caught("asked to unmask for a survivor set other than the one it signed")
+        agree = set()
+        message = pki.survivors_message(self.context, view)
+        own = pki.digest(message)
+        for s in signed:
+            if s.digest != own:
+                raise caught(
+                    f"client {s.client_id} signed a different survivor set: the server showed "
+                    "different clients different survivors"
+                )
+            if not self.registry.verify(s.client_id, message, s.signature):
+                raise caught(f"a survivor-set signature of client {s.client_id} is forged")
+            if s.client_id in view:
+                agree.add(s.client_id)
+        if len(agree) < t:
+            raise caught(
+                f"only {len(agree)} of its surviving neighbours signed its survivor set; t={t} must"
+            )
 
     def _check_received(self, received: list[EncryptedShare]) -> dict[int, bytes]:
         out = {}
@@ -189,10 +273,20 @@ class ClientSession:
             out[msg.sender] = msg.ciphertext
         return out
 
-    def unmask(self, survivors: list[int]) -> UnmaskResponse:
+    def unmask(
+        self, survivors: list[int], signed: list[SignedSurvivors] | None = None
+    ) -> UnmaskResponse:
         """Round 4: for each owner whose share it holds, b-share if the owner survived, else
-        its s_sk share; refuses to flip an owner it already answered for."""
+        its s_sk share; refuses to flip an owner it already answered for. Malicious threat
+        model: `signed` are the survivors' consistency signatures, checked first, and it
+        answers once."""
+        if self.params.malicious and self._stage == "done":
+            raise DeviationCaught(
+                "unmask", self.client_id, "a second unmask request after the agreed one"
+            )
         start = self._enter("unmask")
+        if self.params.malicious:
+            self._check_agreement(survivors, signed or [])
         alive = {int(v) for v in survivors}
         if len(alive) < self.params.threshold:
             raise SecAggAbort("unmask", len(alive), self.params.threshold)
@@ -209,7 +303,8 @@ class ClientSession:
         for owner, kind in kinds.items():
             which = out.b_shares if kind == "b" else out.s_shares
             which[owner] = held[owner][0 if kind == "b" else 1]
-        self._leave(start, "unmask", out.nbytes, ID_BYTES * len(alive))
+        self._leave(start, "done" if self.params.malicious else "unmask", out.nbytes, 0)
+        self.stats["bytes_down"] += ID_BYTES * len(alive) + sum(s.nbytes for s in signed or [])
         return out
 
     def _held_shares(self) -> dict[int, np.ndarray]:

@@ -120,3 +120,38 @@ def choose_parameters(
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if threshold(2 * mid) is not None else (mid, hi)
     return 2 * hi, threshold(2 * hi)
+
+
+SECURITY_BITS = 40  # sigma: the security target choose_parameters meets, 2^-40
+
+
+def insecurity(n: int, k: int, t: int, corrupt: float) -> float:
+    """Union-bounded probability that some client of `n` has t or more corrupt neighbours.
+
+    Such a client's shares can be pooled by the corrupt clients (with the server) into one
+    of its secrets; `choose_parameters` keeps this below 2^-sigma. k >= n - 1 is the complete
+    graph (SecAgg), where every client neighbours all floor(corrupt n) corrupt ones.
+
+    Args:
+        n: clients in the protocol instance; k: degree; t: threshold;
+        corrupt: assumed fraction of clients that collude with the server.
+
+    Returns:
+        min(1, n P[X >= t]), X hypergeometric (k draws from n - 1 holding floor(corrupt n)).
+    """
+    return min(1.0, n * exposure(n, k, t, corrupt))
+
+
+def exposure(n: int, k: int, t: int, corrupt: float) -> float:
+    """P[one given client has t or more corrupt neighbours] (see `insecurity`)."""
+    k = min(k, n - 1)
+    if t > k + 1:
+        return 0.0
+    return float(_tail_probabilities(n, k, min(int(corrupt * n), n - 1))[t])
+
+
+def secure_threshold(n: int, k: int, corrupt: float, sigma: float = SECURITY_BITS) -> int:
+    """The smallest t for which `insecurity(n, k, t, corrupt)` <= 2^-sigma (may exceed k + 1)."""
+    k = min(k, n - 1)
+    tails = n * _tail_probabilities(n, k, min(int(corrupt * n), n - 1))
+    return int(np.argmax(tails <= 2.0**-sigma)) if (tails <= 2.0**-sigma).any() else k + 2

@@ -17,8 +17,9 @@ import time
 
 import numpy as np
 
-from fedray.secagg import prg, shamir
+from fedray.secagg import prg
 from fedray.secagg.client import SECRET_BYTES, check_vector, pairwise_masks
+from fedray.secagg.decode import InconsistentShares, reconstruct_checked
 from fedray.secagg.graph import neighbour_graph
 from fedray.secagg.messages import (
     ID_BYTES,
@@ -27,6 +28,7 @@ from fedray.secagg.messages import (
     ProtocolViolation,
     PublicKeys,
     SecAggAbort,
+    SignedSurvivors,
     UnmaskResponse,
 )
 
@@ -54,6 +56,7 @@ class ServerSession:
             "bytes_up": 0,
             "bytes_down": 0,
             "seconds": time.perf_counter() - start,
+            "inconsistent_shares": [],  # (owner, holder) whose share was off the polynomial
         }
 
     def _enter(self, stage: str, senders: list[int], allowed: set[int]) -> float:
@@ -180,8 +183,27 @@ class ServerSession:
             self._abort_below_t("masked_input", holders, f"holders of client {u}'s {secret}")
         self._masked = vectors
         down = len(survived) * ID_BYTES * len(survived)
-        self._leave(start, "finish", 0, down)
+        self._leave(start, "consistency" if self.params.malicious else "finish", 0, down)
         return list(self.survivors)
+
+    def views(self) -> dict[int, list[int]]:
+        """What each survivor is told survived (an honest server: U3, to everyone)."""
+        return {u: list(self.survivors) for u in self.survivors}
+
+    def collect_signatures(self, signed: list[SignedSurvivors]) -> dict[int, list]:
+        """Consistency round (malicious threat model): forward to each survivor that signed
+        the signatures of its neighbours and its own (the holders whose agreement its t counts,
+        k + 1 at most, as in SecAgg+); the clients check them."""
+        start = self._enter("consistency", [s.client_id for s in signed], set(self.survivors))
+        self.stats["bytes_up"] += sum(s.nbytes for s in signed)
+        self._abort_below_t("consistency", len(signed))
+        by_id = {s.client_id: s for s in signed}
+        out = {
+            u: [by_id[v] for v in sorted({u, *(int(w) for w in self.graph[u])}) if v in by_id]
+            for u in by_id
+        }
+        self._leave(start, "finish", 0, sum(s.nbytes for sent in out.values() for s in sent))
+        return out
 
     def finish(self, responses: list[UnmaskResponse]) -> np.ndarray:
         """Round 4: rebuild the secrets and return sum_{u in U3} x_u mod 2^m as (d,) uint64."""
@@ -189,6 +211,12 @@ class ServerSession:
         self.stats["bytes_up"] += sum(r.nbytes for r in responses)
         self._abort_below_t("unmask", len(responses))
         b_rows, s_rows = self._gather(responses)
+        total = self._unmasked_sum(b_rows, s_rows)
+        self._leave(start, "done", 0, 0)
+        return total
+
+    def _unmasked_sum(self, b_rows: dict, s_rows: dict) -> np.ndarray:
+        """sum_{u in U3} y_u - PRG(b_u), plus the masks dropped clients left, mod 2^m."""
         m = self.params.modulus_bits
         length = len(next(iter(self._masked.values())))
         plus, minus = np.zeros(length, prg.word_dtype(m)), np.zeros(length, prg.word_dtype(m))
@@ -205,7 +233,6 @@ class ServerSession:
             p, n = pairwise_masks(s_sk, v, peers, length=length, bits=m)
             plus += p
             minus += n
-        self._leave(start, "done", 0, 0)
         return prg.reduce(plus - minus, m)
 
     def _gather(self, responses: list[UnmaskResponse]) -> tuple[dict, dict]:
@@ -231,4 +258,18 @@ class ServerSession:
         xs = np.array([points[holder] for holder, _ in rows], dtype=np.int64)
         shares = np.stack([share for _, share in rows])
         t = self.params.threshold
-        return shamir.reconstruct(xs, shares, t=t, length=SECRET_BYTES)
+        try:
+            value, bad = reconstruct_checked(xs, shares, t=t, length=SECRET_BYTES)
+        except InconsistentShares as exc:
+            liars = [rows[i][0] for i in exc.holders]
+            self._stage = "aborted"
+            raise SecAggAbort(
+                "unmask",
+                len(rows),
+                t,
+                reason=f"the shares of client {owner}'s {secret} are inconsistent and too "
+                f"few agree to correct them (holders off the best polynomial: {liars})",
+            ) from None
+        # Corrected: the extra shares outvoted them. Name who sent a share off the polynomial.
+        self.stats["inconsistent_shares"] += [(owner, rows[i][0]) for i in bad]
+        return value

@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
+from fedray.secagg import keys, pki
 from fedray.secagg.client import ClientSession
+from fedray.secagg.dishonest import DishonestServer
 from fedray.secagg.messages import Params
 from fedray.secagg.server import ServerSession
 
@@ -25,6 +27,9 @@ def run(
     *,
     rng: np.random.Generator,
     drop: dict[str, set[int]] | None = None,
+    attack: str = "none",
+    corrupt: set[int] = frozenset(),
+    context: tuple[int, int] = (1, 0),
 ) -> tuple[np.ndarray, dict]:
     """Run SecAgg / SecAgg+ over `inputs` and return the survivors' sum and statistics.
 
@@ -34,13 +39,18 @@ def run(
         rng: builds the neighbour graph and derives the clients' keys.
         drop: stage name ("advertise", "share", "masked_input", "unmask") -> ids that go
             silent at that stage.
+        attack: a `dishonest.ATTACKS` deviation the server performs ("none": honest).
+        corrupt: clients colluding with the server (it knows their inputs).
+        context: (round, bucket) the signatures name (malicious parameters).
 
     Returns:
         ((d,) uint64 sum mod 2^m of the inputs of the clients that sent a masked input,
-        statistics: the server's, plus client traffic and time, and the wall time).
+        statistics: the server's, plus client traffic and time, the wall time, and
+        `leaked`: client id -> the input a dishonest server recovered).
 
     Raises:
-        SecAggAbort: when too few clients are left at some stage.
+        SecAggAbort: when too few clients are left at some stage; `DeviationCaught` when an
+            honest client caught the server lying.
     """
     drop = drop or {}
     unknown = sorted(set(drop) - set(STAGES))
@@ -49,23 +59,69 @@ def run(
     silent = {stage: {int(u) for u in drop.get(stage, ())} for stage in STAGES}
     start = time.perf_counter()
     cohort = np.array(sorted(inputs), dtype=np.int64)
-    server = ServerSession(cohort, params, rng)
-    clients = {int(u): ClientSession(int(u), params, entropy=rng.bytes(32)) for u in cohort}
+    if attack == "none":
+        server = ServerSession(cohort, params, rng)
+    else:
+        server = DishonestServer(
+            cohort, params, rng, attack=attack, corrupt={c: inputs[c] for c in corrupt}
+        )
+    registry, entropy = pki.Pki(), {int(u): rng.bytes(32) for u in cohort}
+    clients = {u: _client(u, params, e, registry, context) for u, e in entropy.items()}
+    if attack == "replay_keys":  # adverts of the round before, whose secrets it learned
+        server.recorded = {
+            u: _old_advert(u, params, e, registry, context) for u, e in entropy.items()
+        }
 
     def live(ids, stage):
         return [u for u in ids if u not in silent[stage]]
 
     adverts = [clients[u].advertise() for u in live(clients, "advertise")]
-    keys = server.collect_keys(adverts)
-    shares = [s for u in live(keys, "share") for s in clients[u].share_keys(keys[u])]
+    routed_keys = server.collect_keys(adverts)
+    shares = [s for u in live(routed_keys, "share") for s in clients[u].share_keys(routed_keys[u])]
     routed = server.route_shares(shares)
     masked = {
         u: clients[u].masked_input(inputs[u], routed[u]) for u in live(routed, "masked_input")
     }
-    survivors = server.collect_masked(masked)
-    responses = [clients[u].unmask(survivors) for u in live(survivors, "unmask")]
+    server.collect_masked(masked)
+    views = server.views()
+    answering = live(views, "unmask")
+    signed = {}
+    if params.malicious:
+        signed = server.collect_signatures([clients[u].consistency(views[u]) for u in answering])
+    responses = [clients[u].unmask(views[u], signed.get(u)) for u in answering]
     total = server.finish(responses)
-    return total, _stats(server, clients, time.perf_counter() - start)
+    stats = _stats(server, clients, time.perf_counter() - start)
+    stats["leaked"] = dict(getattr(server, "leaked", {}))
+    return total, stats
+
+
+def _identity(entropy: bytes):
+    # HKDF's output blocks do not depend on its length: the session's first four secrets
+    # are unchanged, and the fifth seeds the long-term identity key.
+    return pki.identity_key(keys.derive_secrets(entropy, 5)[4])
+
+
+def _client(u, params, entropy, registry, context) -> ClientSession:
+    identity = _identity(entropy)
+    registry.register(u, identity.public_key())
+    return ClientSession(
+        u, params, entropy=entropy, identity=identity, registry=registry, context=context
+    )
+
+
+def _old_advert(u, params, entropy, registry, context):
+    old_entropy = keys.derive_secrets(entropy + b"earlier round", 1)[0]
+    round_, bucket = context
+    old = ClientSession(
+        u,
+        params,
+        entropy=old_entropy,
+        identity=_identity(entropy),
+        registry=registry,
+        context=(round_ - 1, bucket),
+    )
+    advert = old.advertise()
+    return advert, (keys.private_bytes(old._c), keys.private_bytes(old._s))
 
 
 def _stats(server: ServerSession, clients: dict[int, ClientSession], wall: float) -> dict:

@@ -130,6 +130,9 @@ class Aggregator:
             masked.update(part)
         return _split(self._secure.masked(masked), groups)
 
+    def secagg_signatures(self, groups: list, *replies):
+        return _split(self._secure.signatures(_gather(replies, self._timeout)), groups)
+
     def secagg_step(self, round_: int, *replies) -> dict:
         """Unmask each bucket's sum and apply the round: the strategy and the defense see one
         row per bucket (its weighted mean); ids in the metrics are translated back to the

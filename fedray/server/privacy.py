@@ -16,14 +16,25 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import numpy as np
 
+from fedray import seeding
 from fedray.privacy.accounting import calibrate, epsilon
 from fedray.privacy.adaptive import update_bound, update_noise_multiplier
 from fedray.privacy.clipping import clip_rows, gaussian, noised_mean
 
 USER_LEVEL = ("central", "distributed")
+
+
+def noise_rng(scenario, round_: int, stream: int = 0) -> np.random.Generator:
+    """The generator a round's DP noise is drawn from (`stream`: a client id, or 0 / 1 for
+    the server's sum and count): seeded from the scenario (`privacy.noise_seed: scenario`,
+    reproducible) or from os.urandom (`os`: the server cannot rebuild it from the seed)."""
+    if scenario.privacy.noise_seed == "os":
+        return np.random.default_rng(int.from_bytes(os.urandom(16), "little"))
+    return seeding.rng(scenario.seed, round_, stream, seeding.PRIVACY)
 
 
 def user_sample_rate(scenario) -> float:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedray import seeding
+from fedray.secagg.dishonest import Collusion, DishonestServer
 from fedray.secagg.encoding import dequantize
-from fedray.secagg.graph import choose_parameters
+from fedray.secagg.graph import choose_parameters, insecurity
 from fedray.secagg.messages import Params, SecAggAbort
 from fedray.secagg.server import ServerSession
 from fedray.server import privacy
@@ -54,7 +55,8 @@ def bucket_sizes(n: int, buckets: int) -> list[int]:
 def session_params(cfg, n: int) -> Params:
     """The protocol parameters of a bucket of `n` clients (see `neighbours_and_threshold`)."""
     k, t = neighbours_and_threshold(cfg, n)
-    return Params(threshold=t, neighbors=k, modulus_bits=cfg.modulus_bits)
+    malicious = cfg.threat_model == "malicious"
+    return Params(threshold=t, neighbors=k, modulus_bits=cfg.modulus_bits, malicious=malicious)
 
 
 def neighbours_and_threshold(cfg, n: int) -> tuple[int, int]:
@@ -73,6 +75,8 @@ def neighbours_and_threshold(cfg, n: int) -> tuple[int, int]:
     else:
         k = min(cfg.neighbors, n - 1)  # even: the loader refuses an odd k
         t = cfg.threshold or (k + 1) // 2 + 1
+    if cfg.threat_model == "malicious" and cfg.threshold is None:
+        t = min(max(t, (k + 1) // 2 + 1), k + 1)  # no two disjoint groups of holders reach t
     return k, t
 
 
@@ -102,12 +106,16 @@ class SecureRound:
     def __init__(self, scenario, round_: int, plan: RoundPlan):
         self.scenario, self.plan = scenario, plan
         graph_rng = seeding.rng(scenario.seed, round_, 1, seeding.SECAGG)
+        attack = scenario.secure_aggregation.server_attack
         self.sessions = {
-            b: ServerSession(plan.members(b), p, graph_rng) for b, p in enumerate(plan.params)
+            b: ServerSession(plan.members(b), p, graph_rng)
+            if attack == "none"
+            else DishonestServer(plan.members(b), p, graph_rng, attack=attack)
+            for b, p in enumerate(plan.params)
         }
         self.aborted: dict[int, str] = {}
         self.seconds = 0.0
-        self.noise = seeding.rng(scenario.seed, round_, 0, seeding.PRIVACY)  # central DP's
+        self.noise = privacy.noise_rng(scenario, round_)  # central DP's
 
     def _stage(self, items, client_of, call) -> dict[int, object]:
         """Group a stage's messages by their sender's bucket and run `call(session, messages)`
@@ -119,31 +127,47 @@ class SecureRound:
                 grouped[b].append(item)
         start, out = time.perf_counter(), {}
         for b, messages in grouped.items():
-            try:
-                out[b] = call(self.sessions[b], messages)
+            try:  # a method name: the session's own (a dishonest server overrides them)
+                session = self.sessions[b]
+                out[b] = (
+                    getattr(session, call)(messages)
+                    if isinstance(call, str)
+                    else call(session, messages)
+                )
             except SecAggAbort as exc:
                 self.aborted[b] = str(exc)
         self.seconds += time.perf_counter() - start
         return out
 
     def keys(self, adverts: list) -> dict:
-        """Public keys in; for each client, its neighbours' public keys."""
-        done = self._stage(adverts, lambda a: a.client_id, ServerSession.collect_keys)
+        """Public keys in; for each client, its neighbours' public keys. A dishonest server
+        also takes what its colluders hand it (`Collusion`)."""
+        for leak in (a for a in adverts if isinstance(a, Collusion)):
+            self.sessions[self.plan.bucket_of(leak.client_id)].take(leak)
+        adverts = [a for a in adverts if not isinstance(a, Collusion)]
+        done = self._stage(adverts, lambda a: a.client_id, "collect_keys")
         return {cid: keys for per_bucket in done.values() for cid, keys in per_bucket.items()}
 
     def shares(self, shares: list) -> dict:
         """Encrypted key shares in; for each receiver, the ciphertexts addressed to it."""
-        done = self._stage(shares, lambda s: s.sender, ServerSession.route_shares)
+        done = self._stage(shares, lambda s: s.sender, "route_shares")
         return {cid: cts for per_bucket in done.values() for cid, cts in per_bucket.items()}
 
     def masked(self, masked: dict) -> dict:
-        """Masked inputs in; for each survivor, the list of its bucket's survivors."""
-        done = self._stage(
-            masked.items(),
-            lambda pair: pair[0],
-            lambda sess, pairs: sess.collect_masked(dict(pairs)),
-        )
-        return {cid: survivors for survivors in done.values() for cid in survivors}
+        """Masked inputs in; for each survivor, the survivors it is told of (its bucket's)."""
+
+        def collect(sess, pairs):
+            sess.collect_masked(dict(pairs))
+            return sess.views()
+
+        done = self._stage(masked.items(), lambda pair: pair[0], collect)
+        return {cid: view for views in done.values() for cid, view in views.items()}
+
+    def signatures(self, signed: list) -> dict:
+        """Consistency round (malicious): each survivor's signature on its survivor set in;
+        for each signer, every signature of its bucket."""
+        done = self._stage(signed, lambda s: s.client_id, "collect_signatures")
+        return {cid: out for per_bucket in done.values() for cid, out in per_bucket.items()}
 
     def finish(self, responses: list) -> tuple[UpdateBatch, dict, dict]:
         """Unmasking shares in; the bucket means as an UpdateBatch (one row per bucket).
@@ -151,7 +175,7 @@ class SecureRound:
         Returns (batch whose client_ids are bucket indices, metrics, bucket -> its surviving
         client ids).
         """
-        sums = self._stage(responses, lambda r: r.client_id, ServerSession.finish)
+        sums = self._stage(responses, lambda r: r.client_id, "finish")
         cfg = self.scenario.secure_aggregation
         rows, weights, ids, members = [], [], [], {}
         for b, total in sorted(sums.items()):
@@ -186,13 +210,60 @@ class SecureRound:
             out[f"secagg_{key}"] = int(sum(s.get(key, 0) for s in stats))
         for key in ("bytes_up", "bytes_down"):
             out[f"secagg_server_{key}"] = int(sum(s.get(key, 0) for s in stats))
+        bad = [pair for s in stats for pair in s.get("inconsistent_shares", [])]
+        out["secagg_inconsistent_shares"] = len(bad)
+        if bad:  # corrected by the extra shares; these holders sent a share off the polynomial
+            out["secagg_bad_share_holders"] = ", ".join(
+                f"{holder} (of {owner})" for owner, holder in sorted(bad)
+            )
+        cfg = self.scenario.secure_aggregation
+        if cfg.server_attack != "none":  # what the dishonest server recovered, client by client
+            leaked = sorted(u for s in self.sessions.values() for u in s.leaked)
+            out["secagg_leaked_clients"] = len(leaked)
+            out["secagg_leaked_ids"] = ",".join(map(str, leaked))
+        if cfg.allow_insecure:  # the run was let through below the security target: say so
+            out["secagg_insecure_probability"] = max(
+                _insecurity(len(s.cohort), p.neighbors, p.threshold, cfg.assumed_corrupt)
+                for s, p in zip(self.sessions.values(), self.plan.params)
+            )
         if self.aborted:
             out["secagg_abort"] = "; ".join(f"bucket {b}: {m}" for b, m in self.aborted.items())
         return out
 
 
+@functools.lru_cache(maxsize=64)
+def _insecurity(n: int, k: int, t: int, corrupt: float) -> float:
+    return insecurity(n, k, t, corrupt)
+
+
 def _max_units(cfg) -> int:
     return cfg.max_weight if cfg.weighting == "examples" else 1
+
+
+def colluders(scenario, round_: int, plan: RoundPlan) -> set[int]:
+    """The clients that collude with a dishonest server this round: floor(assumed_corrupt
+    x bucket size) of each bucket, drawn seeded (drop_honest uses their inputs)."""
+    cfg = scenario.secure_aggregation
+    rng = seeding.rng(scenario.seed, round_, 2, seeding.SECAGG)
+    out: set[int] = set()
+    for b in range(len(plan.params)):
+        members = plan.members(b)
+        count = int(cfg.assumed_corrupt * len(members))
+        out.update(int(c) for c in rng.choice(members, size=count, replace=False))
+    return out
+
+
+def caught_metrics(client_stats: dict) -> dict:
+    """How many honest clients caught the server deviating this round, and the first reason."""
+    reasons = [
+        st["secagg_dropped_at"]
+        for _, st in sorted(client_stats.items())
+        if "caught the server" in st.get("secagg_dropped_at", "")
+    ]
+    out = {"secagg_caught_clients": len(reasons)}
+    if reasons:
+        out["secagg_caught"] = reasons[0]
+    return out
 
 
 def client_units(cfg, num_examples: int) -> tuple[int, int]:

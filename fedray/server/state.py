@@ -87,7 +87,7 @@ def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=Non
     if scenario.privacy.mode in privacy.USER_LEVEL and not released:
         metrics["privacy_epsilon"] = privacy.user_epsilon(scenario, state.privacy_state)
     elif scenario.privacy.mode in privacy.USER_LEVEL:  # a noised mean left the server
-        rng = seeding.rng(scenario.seed, new.round, 1, seeding.PRIVACY)
+        rng = privacy.noise_rng(scenario, new.round, 1)
         ledger, more = privacy.after_round(
             scenario,
             state.privacy_state,
@@ -116,7 +116,7 @@ def _apply(state: ServerState, batch: UpdateBatch, scenario, reference=None):
     aggregate, log = make_aggregate(scenario.defense, RoundContext(rng, previous, reference))
     secure = scenario.secure_aggregation.protocol != "none"
     if scenario.privacy.mode == "central" and not secure:
-        noise = seeding.rng(scenario.seed, round_, 0, seeding.PRIVACY)
+        noise = privacy.noise_rng(scenario, round_)
         aggregate = privacy.central_aggregate(scenario, state.privacy_state, noise, log)
     ctx = ServerContext(aggregate, round_, scenario.federation.population, scenario.client.lr)
     strategy = scenario.strategy

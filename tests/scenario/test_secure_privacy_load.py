@@ -204,3 +204,63 @@ def test_plain_secagg_over_huge_buckets_is_refused():
         ),
         "secure_aggregation.protocol",
     )
+
+
+def test_user_set_k_t_below_the_security_target_are_refused_with_the_safe_threshold():
+    scenario = {
+        "federation": {"population": 100, "clients_per_round": 30},
+        "secure_aggregation": {"protocol": "secagg_plus", "neighbors": 14, "threshold": 6},
+    }
+
+    line = one(problems_of(scenario), "secure_aggregation.threshold")
+
+    assert "probability 0.3" in line and "allow_insecure" in line and ">= 11" in line
+    scenario["secure_aggregation"]["allow_insecure"] = True
+    assert load_scenario(scenario).secure_aggregation.allow_insecure
+    scenario["secure_aggregation"].update(allow_insecure=False, threshold=11)
+    assert load_scenario(scenario).secure_aggregation.threshold == 11
+
+
+def test_a_given_degree_alone_is_checked_with_its_default_majority_threshold():
+    scenario = {
+        "federation": {"population": 100, "clients_per_round": 30},
+        "secure_aggregation": {"protocol": "secagg_plus", "neighbors": 4},
+    }
+
+    line = one(problems_of(scenario), "secure_aggregation.threshold")
+
+    assert "(k=4, t=3)" in line and ">= 5 (with k = 4)" in line
+
+
+def test_malicious_threat_model_refuses_a_threshold_at_or_below_half_the_holders():
+    scenario = {
+        "federation": {"population": 100, "clients_per_round": 30},
+        "secure_aggregation": {
+            "protocol": "secagg_plus",
+            "neighbors": 22,
+            "threshold": 11,
+            "threat_model": "malicious",
+        },
+    }
+
+    line = one(problems_of(scenario), "must exceed (k + 1) / 2")
+
+    assert "secure_aggregation.threshold" in line and ">= 12" in line
+    scenario["secure_aggregation"]["threshold"] = 12
+    assert load_scenario(scenario).secure_aggregation.threat_model == "malicious"
+
+
+def test_a_server_attack_without_secure_aggregation_is_refused():
+    line = one(
+        problems_of({"secure_aggregation": {"server_attack": "mitm"}}),
+        "secure_aggregation.server_attack",
+    )
+    assert "which is off" in line
+
+
+def test_an_unknown_server_attack_lists_the_valid_ones():
+    line = one(
+        problems_of({"secure_aggregation": {**SECAGG, "server_attack": "bribe"}}),
+        "server_attack",
+    )
+    assert "split_views" in line and "mitm" in line

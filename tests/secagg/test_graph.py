@@ -97,3 +97,29 @@ def scan(n, corrupt, dropout, sigma=40, eta=30):
 @pytest.mark.parametrize("n", [3, 4, 9, 40, 101, 250, 400])
 def test_the_search_finds_what_the_scan_over_every_degree_finds(n, corrupt, dropout):
     assert choose_parameters(n, corrupt=corrupt, dropout=dropout) == scan(n, corrupt, dropout)
+
+
+def test_exposure_of_the_old_digits_parameters_matches_the_hypergeometric_tail():
+    # 30 clients, 10 corrupt: a client's 14 neighbours hold 6+ corrupt w.p. ~0.30 (issue 15)
+    from fedray.secagg.graph import exposure, insecurity
+
+    assert exposure(30, 14, 6, 1 / 3) == pytest.approx(hypergeom(29, 10, 14).sf(5))
+    assert exposure(30, 14, 6, 1 / 3) == pytest.approx(0.30, abs=0.005)
+    assert insecurity(30, 14, 6, 1 / 3) == 1.0  # union bound over 30 clients, capped
+
+
+@pytest.mark.parametrize("n", [30, 100, 1000])
+def test_chosen_parameters_meet_the_security_target_and_one_less_does_not(n):
+    from fedray.secagg.graph import insecurity, secure_threshold
+
+    k, t = choose_parameters(n)
+
+    assert insecurity(n, k, t, 1 / 3) <= 2.0**-40 < insecurity(n, k, t - 1, 1 / 3)
+    assert secure_threshold(n, k, 1 / 3) == t
+
+
+def test_complete_graph_is_safe_exactly_above_the_corrupt_count():
+    from fedray.secagg.graph import insecurity
+
+    # 12 clients, 4 corrupt, everyone neighbours everyone: 4 shares are pooled for sure
+    assert insecurity(12, 11, 5, 1 / 3) == 0.0 and insecurity(12, 11, 4, 1 / 3) == 1.0

@@ -108,3 +108,21 @@ def test_local_projection_before_any_round_is_the_planned_steps_alone():
     assert ahead == pytest.approx(
         max(epsilon([(1.0, 0.5, 3)], delta=1e-5), epsilon([(1.0, 0.25, 6)], delta=1e-5))
     )
+
+
+def test_noise_seed_scenario_repeats_the_noise_and_os_does_not():
+    from fedray import seeding
+    from fedray.scenario import load_scenario
+    from fedray.server.privacy import noise_rng
+    from tests.factories import tiny
+
+    dp = {"mode": "central", "noise_multiplier": 1.0}
+    seeded = load_scenario(tiny(privacy=dp))
+    fresh = load_scenario(tiny(privacy={**dp, "noise_seed": "os"}))
+
+    draws = [noise_rng(seeded, 2, 5).standard_normal(4) for _ in range(2)]
+    expected = seeding.rng(seeded.seed, 2, 5, seeding.PRIVACY).standard_normal(4)
+    assert np.array_equal(draws[0], draws[1]) and np.array_equal(draws[0], expected)
+    unseeded = [noise_rng(fresh, 2, 5).standard_normal(4) for _ in range(2)]
+    assert not np.array_equal(unseeded[0], unseeded[1])
+    assert not np.array_equal(unseeded[0], expected)

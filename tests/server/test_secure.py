@@ -8,7 +8,13 @@ from fedray.client.secure import SecureClients, drop_stage
 from fedray.engine import sample_clients
 from fedray.scenario import load_scenario
 from fedray.secagg.encoding import error_bound
-from fedray.server.secure import SecureRound, bucket_sizes, round_plan, session_params
+from fedray.server.secure import (
+    SecureRound,
+    bucket_sizes,
+    colluders,
+    round_plan,
+    session_params,
+)
 from tests.factories import tiny
 
 SECAGG = {"protocol": "secagg", "clip": 1.0, "bits": 20, "modulus_bits": 48, "max_weight": 50}
@@ -46,7 +52,9 @@ def test_secagg_defaults_to_a_majority_threshold_over_everyone():
 
 
 def test_secagg_plus_with_given_k_takes_a_majority_of_its_holders():
-    p = session_params(scenario(protocol="secagg_plus", neighbors=6).secure_aggregation, 40)
+    p = session_params(
+        scenario(protocol="secagg_plus", neighbors=6, allow_insecure=True).secure_aggregation, 40
+    )
     assert (p.neighbors, p.threshold) == (6, 4)
 
 
@@ -66,11 +74,14 @@ def run_round(s, deltas: dict, sizes: dict, round_=1):
     clients = SecureClients(s)
     clients._reset(round_)
     clients._plan = server.plan  # the cohort here is not the sampled one
-    adverts = [clients.start(round_, c, deltas[c], sizes[c]) for c in cohort]
-    keys = server.keys([a for a in adverts if a is not None])
+    clients._colluders = colluders(s, round_, server.plan)
+    adverts = [a for c in cohort for a in clients.start(round_, c, deltas[c], sizes[c])]
+    keys = server.keys(adverts)
     routed = server.shares(clients.share(round_, keys))
-    survivors = server.masked(clients.mask(round_, routed))
-    return server.finish(clients.unmask(round_, survivors)), clients
+    views = server.masked(clients.mask(round_, routed))
+    if s.secure_aggregation.threat_model == "malicious":  # the consistency round
+        views = server.signatures(clients.sign(round_, views))
+    return server.finish(clients.unmask(round_, views)), clients
 
 
 def test_bucket_rows_are_the_weighted_means_of_their_members():
@@ -91,7 +102,7 @@ def test_bucket_rows_are_the_weighted_means_of_their_members():
 
 
 def test_dropped_clients_are_left_out_of_the_mean_and_recorded():
-    s = scenario(threshold=3, dropout={"masked_input": 0.4})
+    s = scenario(threshold=3, allow_insecure=True, dropout={"masked_input": 0.4})
     deltas = {c: np.full(10, c / 20, np.float32) for c in range(12)}
 
     (batch, metrics, members), clients = run_round(s, deltas, dict.fromkeys(deltas, 10))
