@@ -67,11 +67,14 @@ class UpdateBatch:
         )
 
     def rows(self, keep: np.ndarray) -> UpdateBatch:
-        """The batch restricted to the rows where `keep` is true."""
+        """The batch restricted to the rows `keep` picks: a bool mask, or row indices (in
+        their order)."""
+        keep = np.asarray(keep)
+        index = np.flatnonzero(keep) if keep.dtype == bool else keep.astype(np.int64)
         return UpdateBatch(
-            self.client_ids[keep],
-            self.deltas[keep],
-            self.num_examples[keep],
-            {k: v[keep] for k, v in self.extras.items()},
-            tuple(p for p, k in zip(self.payloads, keep) if k) if self.payloads else (),
+            self.client_ids[index],
+            self.deltas[index],
+            self.num_examples[index],
+            {k: v[index] for k, v in self.extras.items()},
+            tuple(self.payloads[i] for i in index) if self.payloads else (),
         )

@@ -109,7 +109,10 @@ class Aggregator:
     def buffer_step(self, round_: int, picks: list, weights: list, *batches: UpdateBatch) -> dict:
         """FedBuff: apply server step `round_` to the buffered rows of `batches` (`picks[i]`
         from batch i), each scaled by its staleness weight; otherwise exactly `step`."""
-        return self.step(round_, buffered(list(batches), picks, weights))
+        # Decoded first: a staleness weight scales what the client sent, not its payload.
+        dim = len(self.state.params)
+        decoded = [compression.decode_batch(b, dim) for b in batches]
+        return self.step(round_, buffered(decoded, picks, weights))
 
     # Secure aggregation: the protocol's server half, stage by stage. Messages arrive as
     # lists of object references (one per worker; a lost worker's reply is a dropout) and
