@@ -108,9 +108,14 @@ def run(
     baseline = None
     if scenario.evaluation.centralized_baseline:
         baseline = Baseline(scenario, prepared.initial_params, prepared.federation)
-    started = _connect(address)
+    started = False
     try:
+        started = _connect(address)
         return _execute(scenario, prepared, out_dir, resume_state, progress, warm, baseline)
+    except BaseException:
+        if baseline is not None:  # nobody will read it: stop spending the CPU
+            baseline.cancel()
+        raise
     finally:
         if started:
             ray.shutdown()
