@@ -130,12 +130,24 @@ class Baseline:
         return self._curve
 
 
+# Baseline threads running now, and torch's thread count before the first of them: runs
+# started together (`fedray stress --parallel`) must not restore it under each other.
+_THREADS_LOCK = threading.Lock()
+_active = {"count": 0, "saved": 0}
+
+
 def _isolated(scenario, initial_params, federation, stop) -> list[dict]:
     """The curve with torch's intra-op threads at the scenario's `num_cpus`, as a worker has
     them, so that its floats do not depend on the driver's machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
+    with _THREADS_LOCK:
+        if _active["count"] == 0:
+            _active["saved"] = torch.get_num_threads()
+        _active["count"] += 1
+        torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
     try:
         return centralized_curve(scenario, initial_params, federation, stop)
     finally:
-        torch.set_num_threads(threads)
+        with _THREADS_LOCK:
+            _active["count"] -= 1
+            if _active["count"] == 0:
+                torch.set_num_threads(_active["saved"])
