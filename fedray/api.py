@@ -262,11 +262,11 @@ def _execute(
                     federation.partition, federation.arrays.y_train, federation.num_classes
                 )
             )
+        startup_seconds = time.perf_counter() - begun  # what is left before round 1: nothing
         bar = Progress(scenario.rounds, state.round, enabled=progress)
         malicious = frozenset(runtime.adversary(scenario).tolist())
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
         handles = Handles(scenario, pool, aggregator, federation.sizes, store, malicious, local_z)
-        startup_seconds = time.perf_counter() - begun
         stopped = run_rounds(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = calls.get(
             aggregator.params.remote(), scenario.resources.call_timeout, "the aggregator (params)"
