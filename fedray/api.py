@@ -262,7 +262,7 @@ def _execute(
                     federation.partition, federation.arrays.y_train, federation.num_classes
                 )
             )
-        startup_seconds = time.perf_counter() - begun  # what is left before round 1: nothing
+        startup_seconds = time.perf_counter() - begun  # the rest before round 1 takes microseconds
         bar = Progress(scenario.rounds, state.round, enabled=progress)
         malicious = frozenset(runtime.adversary(scenario).tolist())
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
