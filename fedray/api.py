@@ -110,9 +110,14 @@ def run(
     baseline = None
     if scenario.evaluation.centralized_baseline:
         baseline = Baseline(scenario, prepared.initial_params, prepared.federation)
-    started = _connect(address)
+    started = False
     try:
+        started = _connect(address)
         return _execute(scenario, prepared, out_dir, resume_state, progress, warm, baseline)
+    except BaseException:
+        if baseline is not None:  # nobody will read it: stop spending the CPU
+            baseline.cancel()
+        raise
     finally:
         if started:
             ray.shutdown()
@@ -260,13 +265,13 @@ def _execute(
                     federation.partition, federation.arrays.y_train, federation.num_classes
                 )
             )
+        startup_seconds = time.perf_counter() - begun  # the rest before round 1 takes microseconds
         bar = Progress(scenario.rounds, state.round, enabled=progress)
         malicious = frozenset(runtime.adversary(scenario).tolist())
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
         handles = Handles(
             scenario, pool, aggregator, federation.sizes, store, malicious, local_z, ledger
         )
-        startup_seconds = time.perf_counter() - begun
         runner = run_async if scenario.system.mode == "async" else run_rounds
         stopped = runner(handles, output, state.round + 1, aggregator.params.remote(), bar)
         final = calls.get(

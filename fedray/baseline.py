@@ -28,7 +28,9 @@ from fedray.models import build_model, unflatten
 from fedray.prepare import TORCH_RNG_LOCK
 
 
-def centralized_curve(scenario, initial_params: np.ndarray, federation=None) -> list[dict]:
+def centralized_curve(
+    scenario, initial_params: np.ndarray, federation=None, stop: threading.Event | None = None
+) -> list[dict]:
     """Return `[{round, baseline_test_accuracy, baseline_test_loss}]` for the evaluated rounds.
 
     Never touches the state of torch's global generator, which other runs in this process may
@@ -37,6 +39,7 @@ def centralized_curve(scenario, initial_params: np.ndarray, federation=None) -> 
 
     Args:
         federation: the scenario's federated dataset when the caller has built it already.
+        stop: set by another thread to end the training early; the curve is then partial.
     """
     federation = federation if federation is not None else build_federation(scenario)
     with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):  # its init draws, discarded
@@ -48,18 +51,20 @@ def centralized_curve(scenario, initial_params: np.ndarray, federation=None) -> 
         )
     unflatten(model, initial_params)
     if not any(isinstance(m, _DropoutNd) for m in model.modules()):
-        return _curve(scenario, model, federation)
+        return _curve(scenario, model, federation, stop)
     with TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeding.rng(scenario.seed, purpose=seeding.BASELINE).integers(2**62)))
-        return _curve(scenario, model, federation)
+        return _curve(scenario, model, federation, stop)
 
 
-def _curve(scenario, model: nn.Module, federation) -> list[dict]:
+def _curve(scenario, model: nn.Module, federation, stop=None) -> list[dict]:
     x, y = federation.pooled_train()
     x_test, y_test = federation.central_test()
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     curve = []
     for r in range(1, scenario.rounds + 1):
+        if stop is not None and stop.is_set():
+            break
         generator = seeding.torch_generator(scenario.seed, r, 0, seeding.BASELINE)
         pooled_fit(model, xt, yt, scenario.client, generator)
         if r % scenario.evaluation.every == 0 or r == scenario.rounds:
@@ -94,11 +99,13 @@ def pooled_fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, generato
 
 class Baseline:
     """`centralized_curve` in a daemon thread of the driver, started at once; `result()`
-    waits for it (and raises what it raised). A run that fails leaves it to finish unseen."""
+    waits for it (and raises what it raised); `cancel()` ends it at its next round, for a
+    run that failed."""
 
     def __init__(self, scenario, initial_params: np.ndarray, federation=None):
         self._curve: list[dict] | None = None
         self._error: BaseException | None = None
+        self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._train,
             args=(scenario, initial_params, federation),
@@ -109,9 +116,12 @@ class Baseline:
 
     def _train(self, scenario, initial_params, federation) -> None:
         try:
-            self._curve = _isolated(scenario, initial_params, federation)
+            self._curve = _isolated(scenario, initial_params, federation, self._stop)
         except BaseException as exc:  # handed to result(), in the driver's thread
             self._error = exc
+
+    def cancel(self) -> None:
+        self._stop.set()
 
     def result(self) -> list[dict]:
         self._thread.join()
@@ -120,12 +130,24 @@ class Baseline:
         return self._curve
 
 
-def _isolated(scenario, initial_params, federation) -> list[dict]:
+# Baseline threads running now, and torch's thread count before the first of them: runs
+# started together (`fedray stress --parallel`) must not restore it under each other.
+_THREADS_LOCK = threading.Lock()
+_active = {"count": 0, "saved": 0}
+
+
+def _isolated(scenario, initial_params, federation, stop) -> list[dict]:
     """The curve with torch's intra-op threads at the scenario's `num_cpus`, as a worker has
     them, so that its floats do not depend on the driver's machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
+    with _THREADS_LOCK:
+        if _active["count"] == 0:
+            _active["saved"] = torch.get_num_threads()
+        _active["count"] += 1
+        torch.set_num_threads(max(1, int(scenario.resources.num_cpus)))
     try:
-        return centralized_curve(scenario, initial_params, federation)
+        return centralized_curve(scenario, initial_params, federation, stop)
     finally:
-        torch.set_num_threads(threads)
+        with _THREADS_LOCK:
+            _active["count"] -= 1
+            if _active["count"] == 0:
+                torch.set_num_threads(_active["saved"])

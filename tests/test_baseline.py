@@ -70,3 +70,17 @@ def test_the_threads_error_reaches_the_caller():
 
     with pytest.raises(RuntimeError, match="invalid for input of size 3"):
         Baseline(scenario, np.zeros(3, np.float32)).result()  # parameters of the wrong size
+
+
+def test_a_cancelled_baseline_stops_early():
+    from fedray.prepare import prepare
+
+    scenario = load_scenario(
+        ROOT / "scenarios" / "quickstart.yaml", {"rounds": 200, "federation.population": 20}
+    )
+    prepared = prepare(scenario)
+    baseline = Baseline(scenario, prepared.initial_params, prepared.federation)
+
+    baseline.cancel()
+
+    assert len(baseline.result()) < 200
