@@ -86,51 +86,66 @@ def plan_round(
     id) count; the rest are surplus.
     """
     ids = np.asarray(client_ids, dtype=np.int64)
-    n = len(ids)
     prof = profiles(system, seed, ids)
     full = full_steps(sizes, epochs, batch_size)
-    per_step = batch_size / prof.speed
-    down, up = bytes_down / prof.download, bytes_up / prof.upload
-    steps = full.copy()
-    reason = np.full(n, REPORTS, dtype=object)
-    dropped_at = np.full(n, "", dtype=object)
+    times = _Times(
+        start, bytes_down / prof.download, bytes_up / prof.upload, batch_size / prof.speed
+    )
     u = seeding.uniforms(seed, round_, ids, seeding.SYSTEM_DROPOUT, 3)
-    p = prof.dropout
-    before, during = u[:, 0] < p[:, 0], (u[:, 0] >= p[:, 0]) & (u[:, 1] < p[:, 1])
-    after = ~before & ~during & (u[:, 2] < p[:, 2])
-    # The share of its steps a mid-training dropout did, from the same draw rescaled.
-    share = np.where(p[:, 1] > 0, u[:, 1] / np.maximum(p[:, 1], 1e-300), 0.0)
-    done = np.floor(share * full).astype(np.int64)
-    steps = np.where(during, done, steps)
-    finish = start + down + steps * per_step + up
-    finish = np.where(before, start + down, finish)
-    sends_partial = during & (system.dropout.partial == "send") & (done >= system.min_steps)
-    reason[before | after | (during & ~sends_partial)] = DROPPED
-    dropped_at[before], dropped_at[during], dropped_at[after] = "before", "during", "after"
+    reason, dropped_at, steps, finish = _dropouts(system, u, prof.dropout, full, times)
     if system.deadline is not None:
-        limit = start + system.deadline
-        late = (reason == REPORTS) & (finish > limit)
-        can = np.floor((system.deadline - down - up) / per_step + 1e-9).astype(np.int64)
-        can = np.minimum(np.maximum(can, 0), steps)
-        ok = late & system.accept_partial & (can >= system.min_steps)
-        steps = np.where(ok, can, steps)
-        finish = np.where(ok, start + down + can * per_step + up, finish)
-        reason[late & ~ok] = DEADLINE
+        steps, finish = _deadline(system, times, reason, steps, finish)
     off = ~online(system.availability, seed, round_, ids, start)
     reason[off], dropped_at[off] = UNAVAILABLE, ""
     finish[off] = np.nan
     _surplus(reason, finish, ids, wanted)
     steps = np.where(reason == REPORTS, steps, 0)
-    return RoundPlan(
-        ids,
-        reason,
-        dropped_at,
-        steps,
-        full,
-        np.full(n, start),
-        finish,
-        _end(system, reason, finish, start, wanted),
-    )
+    end = _end(system, reason, finish, start, wanted)
+    return RoundPlan(ids, reason, dropped_at, steps, full, np.full(len(ids), start), finish, end)
+
+
+@dataclass(frozen=True)
+class _Times:
+    """A cohort's clock: the round's start, and per client (n,) download, upload and step
+    seconds."""
+
+    start: float
+    down: np.ndarray
+    up: np.ndarray
+    per_step: np.ndarray
+
+    def finish(self, steps: np.ndarray) -> np.ndarray:
+        return self.start + self.down + steps * self.per_step + self.up
+
+
+def _dropouts(system: System, u: np.ndarray, p: np.ndarray, full: np.ndarray, times: _Times):
+    """(reason, dropped_at, steps, finish) after dropout: `u` (n, 3) uniforms, `p` (n, 3)
+    probabilities before, during, after."""
+    n = len(full)
+    reason = np.full(n, REPORTS, dtype=object)
+    dropped_at = np.full(n, "", dtype=object)
+    before, during = u[:, 0] < p[:, 0], (u[:, 0] >= p[:, 0]) & (u[:, 1] < p[:, 1])
+    after = ~before & ~during & (u[:, 2] < p[:, 2])
+    # The share of its steps a mid-training dropout did: the same draw, rescaled to [0, 1).
+    share = np.where(p[:, 1] > 0, u[:, 1] / np.maximum(p[:, 1], 1e-300), 0.0)
+    done = np.floor(share * full).astype(np.int64)
+    steps = np.where(during, done, full)
+    finish = np.where(before, times.start + times.down, times.finish(steps))
+    sends_partial = during & (system.dropout.partial == "send") & (done >= system.min_steps)
+    reason[before | after | (during & ~sends_partial)] = DROPPED
+    dropped_at[before], dropped_at[during], dropped_at[after] = "before", "during", "after"
+    return reason, dropped_at, steps, finish
+
+
+def _deadline(system: System, times: _Times, reason, steps, finish):
+    """Stragglers past the deadline: cut to the steps done by then (accept_partial, leaving
+    time to upload) or marked `deadline` in `reason`; return the new (steps, finish)."""
+    late = (reason == REPORTS) & (finish > times.start + system.deadline)
+    can = np.floor((system.deadline - times.down - times.up) / times.per_step + 1e-9)
+    can = np.minimum(np.maximum(can.astype(np.int64), 0), steps)
+    ok = late & system.accept_partial & (can >= system.min_steps)
+    reason[late & ~ok] = DEADLINE
+    return np.where(ok, can, steps), np.where(ok, times.finish(can), finish)
 
 
 def _surplus(reason: np.ndarray, finish: np.ndarray, ids: np.ndarray, wanted: int) -> None:

@@ -139,6 +139,13 @@ def _check_async(s, problems) -> None:
             "a strategy without client state (fedavg, fedadam, ...)",
         ),
     }
+    if sysc.fedbuff.concurrency > s.federation.population:
+        problems.add(
+            "system.fedbuff.concurrency",
+            "more clients in flight than the population holds",
+            sysc.fedbuff.concurrency,
+            f"<= federation.population ({s.federation.population})",
+        )
     for path, (bad, got, why, expected) in refuse.items():
         if bad:
             problems.add(path, f"cannot compose with system.mode: async: {why}", got, expected)

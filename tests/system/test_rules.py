@@ -24,6 +24,12 @@ def test_async_refuses_what_it_cannot_compose_with_and_says_why():
     assert "strategy.name: cannot compose" in text
 
 
+def test_fedbuff_cannot_keep_more_clients_in_flight_than_exist():
+    text = problems(system={"mode": "async", "fedbuff": {"concurrency": 21}})
+
+    assert "system.fedbuff.concurrency: more clients in flight than the population" in text
+
+
 def test_system_settings_without_a_mode_are_reported_not_ignored():
     text = problems(system={"deadline": 5, "dropout": {"before": 0.1}})
 
