@@ -23,6 +23,7 @@ server forwards from each neighbour). A full run at n = 1,000 costs minutes of C
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -101,8 +102,13 @@ def predicted_client(n: int, d: int, costs, sign: float, verify: float) -> dict:
 
 
 def unit_costs():
-    sys.path.insert(0, str(Path(__file__).parent))
-    from secagg import UnitCosts, median_seconds  # benchmarks/secagg.py
+    # benchmarks/secagg.py's unit-cost model, loaded by path (benchmarks/ is not a package)
+    spec = importlib.util.spec_from_file_location(
+        "benchmarks_secagg", Path(__file__).parent / "secagg.py"
+    )
+    bench = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    UnitCosts, median_seconds = bench.UnitCosts, bench.median_seconds
 
     identity = pki.identity_key(bytes(32))
     message = pki.advert_message((1, 0), 0, bytes(32), bytes(32))

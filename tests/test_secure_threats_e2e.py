@@ -55,11 +55,6 @@ def attacked_run(tmp_path_factory, name: str, **secure):
 
 
 @pytest.fixture(scope="module")
-def honest(tmp_path_factory):
-    return attacked_run(tmp_path_factory, "honest")
-
-
-@pytest.fixture(scope="module")
 def mitm_semi_honest(tmp_path_factory):
     return attacked_run(tmp_path_factory, "mitm_semi", server_attack="mitm")
 
@@ -72,19 +67,20 @@ def mitm_malicious(tmp_path_factory):
 
 
 def test_a_man_in_the_middle_is_invisible_to_semi_honest_clients_yet_reads_every_input(
-    honest, mitm_semi_honest
+    mitm_semi_honest,
 ):
+    # (that the sums it hands on are exact is checked round by round in
+    # tests/server/test_secure_threats.py, without Ray)
     rows = mitm_semi_honest.history.to_pylist()
     summary = json.loads((mitm_semi_honest.out_dir / "summary.json").read_text())
 
-    # the sum it hands on is exact: the model is bit for bit the honest run's
-    assert np.array_equal(mitm_semi_honest.params, honest.params)
+    assert all(r["secagg_buckets_aborted"] == 0 for r in rows)
     assert [r["secagg_leaked_clients"] for r in rows] == [8, 8]
     assert summary["secagg_leaked_clients"] == 16 and summary["secagg_caught"] is None
 
 
 def test_malicious_clients_catch_the_man_in_the_middle_and_nothing_is_applied(
-    honest, mitm_malicious
+    mitm_semi_honest, mitm_malicious
 ):
     rows = mitm_malicious.history.to_pylist()
     summary = json.loads((mitm_malicious.out_dir / "summary.json").read_text())
@@ -94,4 +90,4 @@ def test_malicious_clients_catch_the_man_in_the_middle_and_nothing_is_applied(
     assert all(r["secagg_caught_clients"] == 8 for r in rows)
     assert "not signed by that client's registered identity key" in summary["secagg_caught"]
     assert all("caught the server" in c["secagg_dropped_at"] for c in clients)
-    assert not np.array_equal(mitm_malicious.params, honest.params)  # no round was applied
+    assert not np.array_equal(mitm_malicious.params, mitm_semi_honest.params)  # nothing applied

@@ -3,6 +3,8 @@ many wrong ones abort instead of yielding a wrong secret."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fedray.secagg import shamir
 from fedray.secagg.decode import InconsistentShares, evaluate_through, reconstruct_checked
@@ -99,3 +101,31 @@ def test_too_many_liars_abort_the_instance_naming_the_owner():
 
     with pytest.raises(SecAggAbort, match="client 0's seed b_u are inconsistent"):
         run_with_a_lying_holder({1, 2, 3, 4})  # 4 > (10 - 4) / 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    t=st.integers(1, 9),
+    extra=st.integers(0, 10),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_correctable_pattern_is_fixed_and_one_more_error_never_decodes_wrongly(t, extra, seed):
+    h = t + extra
+    secret, xs, shares = shared(h, t, seed=seed)
+    rng = np.random.default_rng(seed)
+    errors = (h - t) // 2
+    bad = np.sort(rng.choice(h, errors + 1, replace=False))
+    tampered = shares.copy()
+    tampered[bad] = (tampered[bad] + rng.integers(1, PRIME, size=tampered[bad].shape)) % PRIME
+
+    got, named = reconstruct_checked(xs, shares, t=t, length=32)
+    assert got == secret and named == []
+    fixable = tampered.copy()
+    fixable[bad[-1]] = shares[bad[-1]]  # errors wrong shares: always corrected and named
+    assert reconstruct_checked(xs, fixable, t=t, length=32) == (secret, bad[:-1].tolist())
+    # errors + 1 random wrong shares: refused, or the true secret, not a wrong one (a liar who
+    # crafts them onto one polynomial could fool any decoder once 2 (errors + 1) > h - t)
+    try:
+        assert reconstruct_checked(xs, tampered, t=t, length=32)[0] == secret
+    except (InconsistentShares, ValueError):
+        pass

@@ -64,6 +64,15 @@ def test_malicious_runs_abort_with_the_reason_the_clients_caught(attack, reason)
     assert caught["secagg_caught_clients"] > 0 and reason in caught["secagg_caught"]
 
 
+@pytest.mark.parametrize("attack", ["split_views", "mitm", "replay_keys"])
+def test_semi_honest_attacks_hand_on_the_exact_sum_so_nothing_looks_wrong(attack):
+    (honest, _, _), _ = attacked(SEMI, "none")
+    (lied, metrics, _), _ = attacked(SEMI, attack)
+
+    assert metrics["secagg_leaked_clients"] > 0
+    np.testing.assert_array_equal(lied.deltas, honest.deltas)
+
+
 def test_an_honest_malicious_model_round_sums_as_the_semi_honest_one():
     (semi, _, _), _ = attacked({**SECAGG, "neighbors": 6, "threshold": 4}, "none")
     (mal, metrics, _), _ = attacked(MALICIOUS, "none")
