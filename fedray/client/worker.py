@@ -144,7 +144,7 @@ class Worker:
         if self.scenario.compression.downlink.type == "none":
             updates = self._fit(params, client_ids, jobs, steps or {})
         else:
-            updates = self._fit_from_copies(jobs, starts, steps or {})
+            updates = self._fit_each(jobs, lambda cid: starts[cid][0], steps or {})
         updates, payloads = self._upload(round_, updates, starts, states, len(params))
         by_id = {u.client_id: u for u in updates}
         for record in records:
@@ -216,14 +216,14 @@ class Worker:
             control = (server["c"], own)
         return record, (cid, data, generator, control)
 
-    def _fit_from_copies(self, jobs: list[tuple], starts: dict, caps: dict) -> list:
-        """Train the prepared clients one by one, each from its own start (`starts`: id ->
-        (params, bytes)), as downlink compression needs: a vectorised block starts from one."""
+    def _fit_each(self, jobs: list[tuple], start, caps: dict) -> list:
+        """Train the prepared clients one by one, client `cid` from `start(cid)`: the global
+        model, or with downlink compression its own copy (a vectorised block starts from one)."""
         cfg = self.scenario.client
         return [
             train_client(
                 self.model,
-                starts[cid][0],
+                start(cid),
                 cid,
                 data,
                 cfg,
@@ -244,21 +244,7 @@ class Worker:
         one; return their ClientUpdates."""
         cfg = self.scenario.client
         if not self.vectorize:
-            return [
-                train_client(
-                    self.model,
-                    params,
-                    cid,
-                    data,
-                    cfg,
-                    gen,
-                    self.device,
-                    self.plan,
-                    ctl,
-                    caps.get(cid),
-                )
-                for cid, data, gen, ctl in jobs
-            ]
+            return self._fit_each(jobs, lambda cid: params, caps)
         by_id = {job[0]: job for job in jobs}
         updates = []
         # Empty clients are dropped after cutting, so a block is the same on every worker.
