@@ -19,6 +19,7 @@ from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.compression.clients import traffic
 from fedray.privacy.local import planned_steps
+from fedray.seeding import sample_clients
 from fedray.server.secure import caught_metrics
 from fedray.system.rounds import SystemRounds
 
@@ -38,12 +39,6 @@ class Handles:
     local_z: float = 0.0  # local DP-SGD's noise multiplier (privacy.mode: local)
     ledger: object = None  # server.driver_ledger.DriverLedger: local DP under secure aggregation
     system: SystemRounds | None = None  # the virtual clock; set by run_rounds
-
-
-def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
-    """Return `count` distinct client ids drawn uniformly, ascending (int64)."""
-    rng = seeding.rng(seed, round_, 0, purpose)
-    return np.sort(rng.choice(population, size=count, replace=False)).astype(np.int64)
 
 
 def summarize_federated_eval(results: list[dict]) -> tuple[dict, np.ndarray]:

@@ -77,3 +77,9 @@ def torch_generator(
     """Return a CPU `torch.Generator` named like `rng`."""
     state = np.random.SeedSequence([seed, round_, client_id, purpose]).generate_state(1, np.uint64)
     return torch.Generator().manual_seed(int(state[0]) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def sample_clients(seed: int, round_: int, population: int, count: int, purpose: int) -> np.ndarray:
+    """Return `count` distinct client ids drawn uniformly, ascending (int64)."""
+    generator = rng(seed, round_, 0, purpose)
+    return np.sort(generator.choice(population, size=count, replace=False)).astype(np.int64)

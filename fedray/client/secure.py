@@ -60,13 +60,11 @@ class SecureClients:
             self.round = round_
             self._clear()
             s = self.scenario
-            from fedray.engine import sample_clients
-
             # Over-committed rounds ask more clients; those the clock keeps out never send
             # their keys, so the protocol sees them as dropouts before advertising.
             fed = s.federation
             count = cohort_size(s.system, fed.clients_per_round, fed.population)
-            cohort = sample_clients(s.seed, round_, fed.population, count, seeding.SAMPLE)
+            cohort = seeding.sample_clients(s.seed, round_, fed.population, count, seeding.SAMPLE)
             self._plan = round_plan(s, round_, cohort)
             if s.secure_aggregation.server_attack == "drop_honest":
                 self._colluders = colluders(s, round_, self._plan)

@@ -27,13 +27,11 @@ def audit_sample(federation, scenario, count: int, round_: int):
     between the clients and the central test split. Without local test examples
     (`data.local_test_fraction: 0`) non-members are None and the caller falls back to it.
     """
-    from fedray.engine import sample_clients
-
     fed = scenario.federation
     train_x, train_y, test_x, test_y = [], [], [], []
     seen: set[int] = set()
     for r in range(1, max(round_, 1) + 1):
-        cohort = sample_clients(
+        cohort = seeding.sample_clients(
             scenario.seed, r, fed.population, fed.clients_per_round, seeding.SAMPLE
         )
         for cid in (int(c) for c in cohort if int(c) not in seen):
