@@ -165,3 +165,15 @@ def _end(system: System, reason, finish, start: float, wanted: int) -> float:
         return start + system.deadline
     seen = finish[np.isfinite(finish)]
     return float(seen.max()) if len(seen) else start + system.retry_seconds
+
+
+def sim_record(plan: RoundPlan, i: int) -> dict:
+    """One client's clock columns for clients.parquet."""
+    finish = float(plan.finish[i])
+    return {
+        "sim_start": float(plan.start[i]),
+        "sim_finish": finish if np.isfinite(finish) else None,
+        "sim_reason": plan.reason[i],
+        "sim_dropped_at": plan.dropped_at[i],
+        "local_steps": int(plan.steps[i]),
+    }

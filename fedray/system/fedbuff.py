@@ -142,12 +142,4 @@ class FedBuffClock:
 
 
 def _sim(plan: clock.RoundPlan, i: int) -> dict:
-    finish = float(plan.finish[i])
-    return {
-        "sim_start": float(plan.start[i]),
-        "sim_finish": finish if np.isfinite(finish) else None,
-        "sim_reason": plan.reason[i],
-        "sim_dropped_at": plan.dropped_at[i],
-        "local_steps": int(plan.steps[i]),
-        "full_steps": int(plan.full_steps[i]),
-    }
+    return {**clock.sim_record(plan, i), "full_steps": int(plan.full_steps[i])}

@@ -5,7 +5,6 @@ participation counts) lives here; the round's order stays in `fedray.engine`.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +75,14 @@ class SystemRounds:
         for rec in records:
             i = at.get(rec["client_id"])
             if i is not None:
-                rec.update(sim_record(plan, i))
+                rec.update(clock.sim_record(plan, i))
         records += [
-            {"client_id": int(c), "round": round_, "status": plan.reason[i], **sim_record(plan, i)}
+            {
+                "client_id": int(c),
+                "round": round_,
+                "status": plan.reason[i],
+                **clock.sim_record(plan, i),
+            }
             for i, c in enumerate(plan.client_ids)
             if plan.reason[i] != clock.REPORTS
         ]
@@ -105,18 +109,6 @@ class SystemRounds:
         if self.s.system.accountant == "max_participation":
             row["privacy_epsilon_poisson"] = row.get("privacy_epsilon")
             row["privacy_epsilon"] = bound
-
-
-def sim_record(plan: clock.RoundPlan, i: int) -> dict:
-    """One client's clock columns for clients.parquet."""
-    finish = float(plan.finish[i])
-    return {
-        "sim_start": float(plan.start[i]),
-        "sim_finish": finish if math.isfinite(finish) else None,
-        "sim_reason": plan.reason[i],
-        "sim_dropped_at": plan.dropped_at[i],
-        "local_steps": int(plan.steps[i]),
-    }
 
 
 def round_metrics(plan: clock.RoundPlan, start: float) -> dict:
