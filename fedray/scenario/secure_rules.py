@@ -61,15 +61,20 @@ def check(s: Scenario, problems: Problems) -> None:
             "a data attack (label_flip, backdoor; attack.boost scales it client-side)",
         )
     # Bucket sizes by arithmetic, not bucket_sizes(): a list of `buckets` sizes could be huge.
-    cohort, buckets = s.federation.clients_per_round, max(cfg.buckets, 1)
+    # FedBuff runs one session per buffer, among the buffer's members.
+    if s.system.mode == "async":
+        cohort, per = s.system.fedbuff.buffer, "in a FedBuff buffer (system.fedbuff.buffer)"
+    else:
+        cohort, per = s.federation.clients_per_round, "per round"
+    buckets = max(cfg.buckets, 1)
     smallest, n = cohort // buckets, -(-cohort // buckets)
     if smallest < 3:
         problems.add(
             "secure_aggregation.buckets",
             f"buckets of {smallest} client(s) would reveal individual updates "
-            f"({s.federation.clients_per_round} clients per round)",
+            f"({cohort} clients {per})",
             cfg.buckets,
-            f"<= {s.federation.clients_per_round // 3} (3 or more clients per bucket)",
+            f"<= {cohort // 3} (3 or more clients per bucket)",
         )
         return
     if cfg.protocol == "secagg_plus" and cfg.neighbors is not None and cfg.neighbors % 2:
