@@ -92,6 +92,8 @@ def check(s: Scenario, problems: Problems) -> None:
             cfg.protocol,
             "secagg_plus (k ~ log n neighbours), or buckets of at most 5000 clients",
         )
+    if not (0 <= cfg.assumed_corrupt < 1 and 0 <= cfg.assumed_dropout < 1):
+        return  # out of range: reported with the field; k and t cannot be chosen from it
     k, t = neighbours_and_threshold(cfg, smallest)
     if t > MAX_THRESHOLD:
         problems.add(
