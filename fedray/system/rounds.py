@@ -96,6 +96,16 @@ class SystemRounds:
         row.update(self.participation.summary())
         self._privacy(row)
 
+    def projection(self, z: float) -> float | None:
+        """Under the max_participation accountant, the bound if one more round runs at noise
+        multiplier `z`: the most-participating client may report in it once more, so its
+        count grows by one (None under the Poisson accountant)."""
+        if self.s.system.accountant != "max_participation":
+            return None
+        p = self.s.privacy
+        count = self.participation.summary()["participation_max"] + 1
+        return max_participation_epsilon([*self.zs, z], count, p.delta, p.accountant)
+
     def _privacy(self, row: dict) -> None:
         """The max_participation bound beside (or, when chosen, instead of) Poisson's."""
         z = row.get("privacy_noise_multiplier")
