@@ -204,5 +204,6 @@ def _clock_metrics(interval: Interval, clock: FedBuffClock, records: list[dict])
         "staleness_max": int(tau.max()) if len(tau) else None,
         "clients_unavailable": lost.count("unavailable"),
         "clients_dropped": lost.count("dropped"),
+        "clients_empty": lost.count("empty"),
         "clients_in_flight": len(clock.flight),
     }

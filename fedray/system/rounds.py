@@ -125,7 +125,7 @@ def round_metrics(plan: clock.RoundPlan, start: float) -> dict:
     """Virtual time and why clients did not report, for metrics.parquet."""
     counts = {
         r: int((plan.reason == r).sum())
-        for r in (clock.UNAVAILABLE, clock.DROPPED, clock.DEADLINE, clock.SURPLUS)
+        for r in (clock.UNAVAILABLE, clock.DROPPED, clock.DEADLINE, clock.SURPLUS, clock.EMPTY)
     }
     reports = plan.reason == clock.REPORTS
     return {
@@ -135,5 +135,7 @@ def round_metrics(plan: clock.RoundPlan, start: float) -> dict:
         "clients_dropped": counts[clock.DROPPED],
         "clients_deadline": counts[clock.DEADLINE],
         "clients_surplus": counts[clock.SURPLUS],
+        # Under the clock an empty client never reaches a worker: counted here, not there.
+        "clients_empty": counts[clock.EMPTY],
         "clients_partial": int((reports & (plan.steps < plan.full_steps)).sum()),
     }
