@@ -38,7 +38,9 @@ from fedray.defenses import (
 )
 from fedray.defenses.bucketing import as_buckets, bucketize, with_bucketing
 from fedray.defenses.common import Aggregated, RoundContext, resolve_f
-from fedray.registry import Entry
+from fedray.defenses.compose import compose
+from fedray.defenses.pre import PRE_AGGREGATORS, BucketingParams
+from fedray.registry import Entry, lookup
 
 DEFENSES: dict[str, Entry] = {
     "none": Entry(mean.mean),
@@ -66,13 +68,40 @@ REQUIREMENTS = {
     "bulyan": bulyan.require_bulyan,
 }
 
+
+def stages_of(defense) -> list[tuple[str, object]]:
+    """The pre-aggregators of a scenario's `defense` section, in order, as (name, params).
+
+    `defense.bucketing: s` is the older spelling of a first stage `{type: bucketing, s: s}`.
+    """
+    pre = [(stage.type, stage.params) for stage in getattr(defense, "pre", ())]
+    if defense.bucketing > 1 and pre:
+        return [("bucketing", BucketingParams(defense.bucketing)), *pre]
+    return pre
+
+
+def build_rule(defense):
+    """The scenario's aggregation rule: `defense.type` after its pre-aggregators."""
+    rule = lookup(DEFENSES, defense.type).fn
+    stages = stages_of(defense)
+    if stages:
+        return compose(stages, rule)
+    if defense.bucketing > 1:  # alone, it keeps its original wrapper and messages
+        return with_bucketing(rule, defense.bucketing)
+    return rule
+
+
 __all__ = [
     "DEFENSES",
+    "PRE_AGGREGATORS",
     "REQUIREMENTS",
     "Aggregated",
     "RoundContext",
     "as_buckets",
     "bucketize",
+    "build_rule",
+    "compose",
     "resolve_f",
+    "stages_of",
     "with_bucketing",
 ]
