@@ -43,7 +43,7 @@ def two_clusters(dist: np.ndarray) -> np.ndarray:
 def clipped_clustering(
     updates: np.ndarray, weights: np.ndarray, params: ClippedClusteringParams, ctx: RoundContext
 ) -> Aggregated:
-    """Return the weighted mean of the clipped rows in the larger of two cosine clusters.
+    """Return the weighted mean of the clipped rows in the larger cosine cluster (Li et al. 2023).
 
     tau is the median of this round's norms together with the last `window` norms of the
     rounds before (kept in ctx.state, checkpointed); every row is scaled to norm at most
