@@ -89,7 +89,7 @@ class PreStage:
     """One pre-aggregator in front of the rule (fedray.defenses.pre): nnm, arc, clip, bucketing."""
 
     __tag__: ClassVar = ("type", PRE_AGGREGATORS)
-    type: str = "nnm"
+    type: str  # required: a stage names itself
     params: Any = None
 
 

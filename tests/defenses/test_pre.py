@@ -230,3 +230,14 @@ def test_alias_bucketing_alone_still_loads_and_prefixes_pre():
         }
     )
     assert [name for name, _ in stages_of(s.defense)] == ["bucketing", "nnm"]
+
+
+def test_a_bare_name_is_a_stage_with_defaults_and_a_stage_must_name_itself():
+    raw = {**SCENARIO, "defense": {"type": "krum", "fraction": 0.2, "pre": ["nnm", "arc"]}}
+
+    s = load_scenario(raw)
+
+    assert [p.type for p in s.defense.pre] == ["nnm", "arc"]
+    assert raw["defense"]["pre"] == ["nnm", "arc"]  # the caller's dict is left alone
+    with pytest.raises(ValueError, match=r"defense.pre\[0\].type: required key is missing"):
+        load_scenario({**SCENARIO, "defense": {"type": "krum", "f": 1, "pre": [{"f": 1}]}})
