@@ -205,3 +205,26 @@ def test_no_attacker_gives_close_to_the_benign_mean(name):
     out = DEFENSES[name].fn(good, ones(10), params, context())
 
     np.testing.assert_allclose(out.vector, good.mean(0), atol=0.05)
+
+
+def test_server_round_threads_a_rules_state_and_the_rows_histories():
+    from fedray.server.state import ServerState, server_round
+    from fedray.types import UpdateBatch
+
+    s = load_scenario({"defense": {"type": "clipped_clustering", "window": 5}})
+    rows = cluster(4, 3, seed=1, centre=1.0)
+    batch = UpdateBatch(np.arange(4, dtype=np.int64), rows, np.full(4, 10, np.int64))
+    state = ServerState(0, np.zeros(3, np.float32))
+
+    state, _ = server_round(state, batch, s)
+    state, metrics = server_round(state, batch, s)
+
+    norms = np.linalg.norm(rows.astype(np.float64), axis=1)
+    np.testing.assert_allclose(state.defense_state[NORMS], np.concatenate([norms, norms])[-5:])
+    assert metrics["defense_clip_norm"] == pytest.approx(np.median(norms))
+    fg = load_scenario({"defense": {"type": "foolsgold"}})
+    sybil = np.tile(rows[:1], (4, 1))
+    _, metrics = server_round(ServerState(0, np.zeros(3, np.float32)), batch, fg, history=sybil * 9)
+    ctx = RoundContext(np.random.default_rng(0), history=sybil * 9)
+    direct = foolsgold(rows, ones(4), FoolsGoldParams(), ctx)
+    assert metrics["defense_alpha_mean"] == direct.stats["alpha_mean"]
