@@ -41,10 +41,15 @@ def require_dnc(n: int, params) -> tuple[int, int]:
 
 
 def outlier_scores(block: np.ndarray) -> np.ndarray:
-    """Return each row's squared projection, after centring, on the top right singular vector."""
+    """Return each row's squared projection, after centring, on the top right singular vector.
+
+    From the (n, n) Gram matrix rather than an SVD of the (n, b) block: if G = C C^T has top
+    eigenpair (lambda, u), the top right singular vector is v = C^T u / sqrt(lambda), and
+    row i projects on it as (C v)_i = sqrt(lambda) u_i.
+    """
     centred = block - block.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return (centred @ vt[0]) ** 2
+    values, vectors = np.linalg.eigh(centred @ centred.T)
+    return max(values[-1], 0.0) * vectors[:, -1] ** 2
 
 
 def dnc(

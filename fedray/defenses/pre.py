@@ -24,6 +24,7 @@ from fedray.defenses.common import (
     Assumed,
     RoundContext,
     check_inputs,
+    column_blocks,
     resolve_f,
     row_blocks,
     row_norms,
@@ -96,9 +97,11 @@ def nnm(updates: np.ndarray, weights: np.ndarray, params: NNMParams, ctx: RoundC
     f = require_nnm(n, params)
     # Sorting (distance, index) pairs: a stable argsort breaks ties by index.
     nearest = np.argsort(pairwise_sq_distances(updates), axis=1, kind="stable")[:, : n - f]
+    mixing = np.zeros((n, n))
+    np.put_along_axis(mixing, nearest, 1.0 / (n - f), axis=1)
     out = np.empty((n, d), dtype=np.float32)
-    for i in range(n):
-        out[i] = updates[nearest[i]].astype(np.float64).mean(axis=0)
+    for cols in column_blocks(n, d):
+        out[:, cols] = mixing @ updates[:, cols].astype(np.float64)
     return Mixed(out, w)
 
 
