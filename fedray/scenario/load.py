@@ -169,6 +169,11 @@ def load_scenario(
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if isinstance(dataset, str) and dataset in GENERATED and "partition" not in data:
         data["partition"] = {"type": "natural"}  # generated clients are their own partition
+    defense = raw.get("defense")
+    if isinstance(defense, dict) and isinstance(defense.get("pre"), list):
+        # `pre: [nnm, {type: clip, max_norm: 1}]`: a bare name is a stage with defaults.
+        pre = [{"type": p} if isinstance(p, str) else p for p in defense["pre"]]
+        raw["defense"] = {**defense, "pre": pre}
     scenario = build_dataclass(Scenario, raw, "", problems)
     if scenario is not MISSING:
         check(scenario, problems)
