@@ -23,7 +23,7 @@ from fedray.failures import StartupError
 from fedray.scenario import Scenario
 from fedray.scenario.convert import to_plain
 from fedray.server.aggregator import Aggregator
-from fedray.server.client_state import ClientStateStore
+from fedray.server.client_state import ClientStateStore, defense_tables
 from fedray.server.state import ServerState
 
 
@@ -83,7 +83,7 @@ def start(
     plain = to_plain(scenario)
     started = time.perf_counter()
     store = None
-    tables = compression.store_tables(scenario.compression)
+    tables = compression.store_tables(scenario.compression) + defense_tables(scenario.defense)
     if client_plan(scenario, sizes).control_variates or tables:
         store = _start_store(out_dir, state, tables)
     server_state = replace(state, client_states=None)  # those live in the store

@@ -93,7 +93,8 @@ def with_bucketing(rule: Rule, s: int) -> Rule:
         selected = out.selected
         if selected is not None:
             selected = np.sort(np.concatenate([members[i] for i in selected])).astype(np.int64)
-        return Aggregated(out.vector, selected, {**out.stats, "buckets": float(len(members))})
+        stats = {**out.stats, "buckets": float(len(members))}
+        return Aggregated(out.vector, selected, stats, out.state)
 
     name = getattr(rule, "__name__", "rule")
     bucketed.__name__ = bucketed.__qualname__ = f"{name}_bucketed"

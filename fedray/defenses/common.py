@@ -31,11 +31,17 @@ class RoundContext:
         previous: (d,) last round's aggregate, the centre of centered clipping; None in
             the first round, where centered clipping centres at zero.
         reference: (d,) the server's own update on its clean root set (FLTrust's g0).
+        state: what the rule returned as `Aggregated.state` last round (name -> array),
+            checkpointed with the server state; empty in the first round.
+        history: (n, d) each row's client's stored history before this round, in the rows'
+            order (FoolsGold's summed updates); None when the rule keeps none.
     """
 
     rng: np.random.Generator
     previous: np.ndarray | None = None
     reference: np.ndarray | None = None
+    state: dict = field(default_factory=dict)
+    history: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -47,11 +53,14 @@ class Aggregated:
         selected: sorted int64 indices of the rows that contributed, for rules that select
             (Krum, Multi-Krum, Bulyan); None when every row contributes in some way.
         stats: small numbers worth logging, e.g. {"clipped": 3.0}.
+        state: arrays the rule keeps for the next round (ctx.state then), e.g. the norms
+            ClippedClustering has seen; None keeps nothing.
     """
 
     vector: np.ndarray
     selected: np.ndarray | None = None
     stats: dict = field(default_factory=dict)
+    state: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -151,16 +151,15 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
     hold (Krum with n <= 2f + 2, Bulyan with n < 4f + 3) is refused before any actor starts."""
     import numpy as np
 
-    from fedray.defenses import DEFENSES
-    from fedray.defenses.bucketing import with_bucketing
+    from fedray.defenses import build_rule
     from fedray.defenses.common import RoundContext
+    from fedray.defenses.rules_check import defense_problems
     from fedray.registry import is_plugin
 
-    if is_plugin(s.defense.type):
+    for problem in defense_problems(s):
+        problems.add(*problem)
+    if is_plugin(s.defense.type) or any(is_plugin(p.type) for p in s.defense.pre):
         return
-    rule = DEFENSES[s.defense.type].fn
-    if s.defense.bucketing > 1:
-        rule = with_bucketing(rule, s.defense.bucketing)
     rng = np.random.default_rng(0)
     # FedBuff runs the rule over each buffer, not over a cohort.
     n = s.system.fedbuff.buffer if s.system.mode == "async" else s.federation.clients_per_round
@@ -176,7 +175,7 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
         return
     rows = rng.standard_normal((n, 4)).astype(np.float32)
     try:
-        rule(
+        build_rule(s.defense)(
             rows, np.ones(n), s.defense.params, RoundContext(rng, reference=np.ones(4, np.float32))
         )
     except ValueError as exc:
@@ -186,17 +185,21 @@ def _check_defense(s: Scenario, problems: Problems) -> None:
 
 def _check_requirement(s: Scenario, n: int, problems: Problems) -> None:
     """What the defense needs of n rows, from the size alone (REQUIREMENTS), as a trial would."""
-    from fedray.defenses import REQUIREMENTS, as_buckets
+    from fedray.defenses import REQUIREMENTS, as_buckets, stages_of
+    from fedray.defenses.compose import require
 
     need = REQUIREMENTS.get(s.defense.type)
-    if need is None:
-        return
     rows, params, what = n, s.defense.params, f"updates of a full cohort of {n}"
-    if s.defense.bucketing > 1:
-        rows, params = as_buckets(n, s.defense.bucketing, params)
-        what = f"buckets of {s.defense.bucketing} from a cohort of {n}"
+    stages = stages_of(s.defense)
     try:
-        need(rows, params)
+        if stages:
+            rows, params = require(stages, n, params)
+            what = f"rows after defense.pre from a cohort of {n}"
+        elif s.defense.bucketing > 1:
+            rows, params = as_buckets(n, s.defense.bucketing, params)
+            what = f"buckets of {s.defense.bucketing} from a cohort of {n}"
+        if need is not None:
+            need(rows, params)
     except ValueError as exc:
         problems.add("defense", f"{exc} (checked with the {rows} {what})")
 

@@ -16,7 +16,7 @@ from fedray.attacks import DATA_ATTACKS, MODEL_ATTACKS
 from fedray.compression.config import Compression
 from fedray.data import DATASETS
 from fedray.data.partition import PARTITIONS
-from fedray.defenses import DEFENSES
+from fedray.defenses import DEFENSES, PRE_AGGREGATORS
 from fedray.models import MODELS
 from fedray.registry import Entry
 from fedray.strategies import STRATEGIES
@@ -85,11 +85,21 @@ class Strategy:
 
 
 @dataclass(frozen=True)
+class PreStage:
+    """One pre-aggregator in front of the rule (fedray.defenses.pre): nnm, arc, clip, bucketing."""
+
+    __tag__: ClassVar = ("type", PRE_AGGREGATORS)
+    type: str = "nnm"
+    params: Any = None
+
+
+@dataclass(frozen=True)
 class Defense:
     """The aggregation rule strategies use where they would take a mean (none: the mean)."""
 
     __tag__: ClassVar = ("type", DEFENSES)
     type: str = "none"
+    pre: tuple[PreStage, ...] = ()  # pre-aggregators, in order, before the rule
     bucketing: int = field(default=0, metadata={"min": 0})  # bucket size s; 0 or 1: off
     root_size: int = field(default=100, metadata={"min": 1})  # FLTrust: server's clean examples
     params: Any = None

@@ -22,6 +22,7 @@ from fedray.data.federation import ClientData
 from fedray.models import build_model, unflatten
 from fedray.server import audit, privacy
 from fedray.server.buffer import buffered
+from fedray.server.client_state import defense_tables, read_history, write_history
 from fedray.server.secure import SecureRound, round_plan
 from fedray.server.state import ServerState, server_round
 from fedray.strategies.scaffold import server_message
@@ -90,7 +91,15 @@ class Aggregator:
             bad = np.isin(batch.client_ids, self._malicious)
             batch = compression.recompress(self.scenario, round_, batch, bad)
         reference = self._reference(round_)
-        self.state, metrics = server_round(self.state, batch, self.scenario, reference)
+        tables = defense_tables(self.scenario.defense) if self.store is not None else ()
+        history = {t: read_history(self.store, t, batch.client_ids, self._timeout) for t in tables}
+        self.state, metrics = server_round(
+            self.state, batch, self.scenario, reference, history=next(iter(history.values()), None)
+        )
+        for table, old in history.items():  # each kept client's history gains its update
+            kept = ~np.isin(batch.client_ids, metrics["rejected_ids"])
+            rows = old[kept] + batch.deltas[kept].astype(np.float32)
+            write_history(self.store, table, batch.client_ids[kept], rows, self._timeout)
         metrics.update(attack)
         if runtime.active(self.scenario, round_) and "defense_selected_ids" in metrics:
             kept = np.isin(metrics["defense_selected_ids"], self._malicious)

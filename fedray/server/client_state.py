@@ -3,8 +3,11 @@
 It holds per-client vectors that persist across rounds on the disk of the driver's node,
 under the run's directory, so a checkpoint can link its files: SCAFFOLD's c_i in the main
 table (at the root, as it always was), and named tables beside it in sub-directories
-(compression's `residual` and `copy`). Memory follows the round's cohort; neither the
-population nor the clients that ever took part are held.
+(compression's `residual` and `copy`, FoolsGold's `foolsgold` history). Memory follows the
+round's cohort; neither the population nor the clients that ever took part are held.
+
+Tables in SERVER_ONLY are read by the Aggregator alone (`table_rows`), never sent to the
+workers with `rows`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from fedray import calls
 from fedray.client_store import INDEX, ClientStore
+from fedray.defenses import foolsgold
+
+SERVER_ONLY = frozenset({foolsgold.TABLE})
+
+
+def defense_tables(defense) -> tuple[str, ...]:
+    """The tables the scenario's defense keeps per client: FoolsGold's summed updates."""
+    return (foolsgold.TABLE,) if defense.type == "foolsgold" else ()
 
 
 class ClientStateStore:
@@ -52,9 +64,15 @@ class ClientStateStore:
         name + "_known": (k,) bool, in ascending id order}."""
         out = {"control": self.store.get(client_ids)}
         for name, table in self.tables.items():
+            if name in SERVER_ONLY:
+                continue
             out[name] = table.get(client_ids)
             out[f"{name}_known"] = table.known(out[name][0])
         return out
+
+    def table_rows(self, table: str, client_ids) -> tuple[np.ndarray, np.ndarray]:
+        """One table's (ids ascending, (k, d) values); unknown clients read as zeros."""
+        return self.tables[table].get(client_ids)
 
     def add(self, client_ids: np.ndarray, deltas: np.ndarray) -> int:
         """c_i += delta_i for each row; return how many clients the store holds."""
@@ -74,3 +92,17 @@ class ClientStateStore:
 
     def __len__(self) -> int:
         return len(self.store)
+
+
+def read_history(store, table: str, client_ids: np.ndarray, timeout: float) -> np.ndarray:
+    """The (n, d) rows of `table` for `client_ids`, in their order (Aggregator side)."""
+    ids, values = calls.get(
+        store.table_rows.remote(table, client_ids), timeout, f"the client state store ({table})"
+    )
+    return values[np.searchsorted(ids, client_ids)]
+
+
+def write_history(store, table: str, client_ids, rows, timeout: float) -> None:
+    """Set the rows of `table` for `client_ids` and wait until the store has them."""
+    put = store.put.remote(table, np.asarray(client_ids, np.int64), rows)
+    calls.get(put, timeout, f"the client state store (its {table} write)")

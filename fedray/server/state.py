@@ -8,8 +8,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fedray import seeding
-from fedray.defenses import DEFENSES
-from fedray.defenses.bucketing import with_bucketing
+from fedray.defenses import build_rule
 from fedray.defenses.common import RoundContext
 from fedray.registry import lookup
 from fedray.server import privacy
@@ -54,35 +53,36 @@ def screen(batch: UpdateBatch, dim: int) -> tuple[np.ndarray, dict]:
 
 
 def make_aggregate(defense, ctx: RoundContext):
-    """Return (aggregate(rows, weights) -> (d,), log): the defense's rule, bucketed if asked.
+    """Return (aggregate(rows, weights) -> (d,), log): the defense's rule, after its
+    pre-aggregators (`defense.pre`, bucketing).
 
-    `log` receives the last call's vector, the rows it selected (indices into `rows`) and
-    its statistics.
+    `log` receives the last call's vector, the rows it selected (indices into `rows`), its
+    statistics and the state it keeps for the next round.
     """
-    rule = lookup(DEFENSES, defense.type).fn
-    if defense.bucketing > 1:
-        rule = with_bucketing(rule, defense.bucketing)
+    rule = build_rule(defense)
     log: dict = {}
 
     def aggregate(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
         out = rule(rows, weights, defense.params, ctx)
         vector = np.asarray(out.vector, dtype=np.float32)
-        log.update(vector=vector, selected=out.selected, stats=dict(out.stats))
+        log.update(vector=vector, selected=out.selected, stats=dict(out.stats), state=out.state)
         return vector
 
     return aggregate, log
 
 
-def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=None, survivors=None):
+def server_round(
+    state: ServerState, batch: UpdateBatch, scenario, reference=None, survivors=None, history=None
+):
     """Apply one round's updates: screen them, then the strategy with the defense inside,
     then the privacy ledger.
 
     Returns (new state, metrics). With no acceptable update the parameters stay as they
     were. `reference` is the server's own update on its root set (FLTrust). `survivors`:
     under secure aggregation, how many clients' inputs are in the sum (distributed DP's
-    noise).
+    noise). `history`: (n, d) the batch's clients' stored histories, row for row (FoolsGold).
     """
-    new, metrics = _apply(state, batch, scenario, reference)
+    new, metrics = _apply(state, batch, scenario, reference, history)
     released = metrics["updates_aggregated"] > 0 and not metrics.get("defense_skipped")
     if scenario.privacy.mode in privacy.USER_LEVEL and not released:
         metrics["privacy_epsilon"] = privacy.user_epsilon(scenario, state.privacy_state)
@@ -99,7 +99,7 @@ def server_round(state: ServerState, batch: UpdateBatch, scenario, reference=Non
     return new, metrics
 
 
-def _apply(state: ServerState, batch: UpdateBatch, scenario, reference=None):
+def _apply(state: ServerState, batch: UpdateBatch, scenario, reference=None, history=None):
     keep, counts = screen(batch, len(state.params))
     metrics = {
         "updates_received": len(batch.client_ids),
@@ -113,7 +113,9 @@ def _apply(state: ServerState, batch: UpdateBatch, scenario, reference=None):
     round_ = state.round + 1
     rng = seeding.rng(scenario.seed, round_, 0, seeding.DEFENSE)
     previous = state.defense_state.get("previous")
-    aggregate, log = make_aggregate(scenario.defense, RoundContext(rng, previous, reference))
+    history = None if history is None else history[keep]
+    rule_ctx = RoundContext(rng, previous, reference, dict(state.defense_state), history)
+    aggregate, log = make_aggregate(scenario.defense, rule_ctx)
     secure = scenario.secure_aggregation.protocol != "none"
     if scenario.privacy.mode == "central" and not secure:
         noise = privacy.noise_rng(scenario, round_)
@@ -136,7 +138,9 @@ def _apply(state: ServerState, batch: UpdateBatch, scenario, reference=None):
             "defense_error": str(exc),
         }
     params = _check_result(strategy.name, params, strategy_state, state.params.shape)
-    defense_state = {"previous": log["vector"]} if "vector" in log else dict(state.defense_state)
+    defense_state = dict(state.defense_state)
+    if "vector" in log:
+        defense_state = {"previous": log["vector"], **(log["state"] or {})}
     if log.get("selected") is not None:
         metrics["defense_selected_ids"] = kept.client_ids[log["selected"]].tolist()
     metrics.update({f"defense_{k}": float(v) for k, v in log.get("stats", {}).items()})
