@@ -48,17 +48,18 @@ _CORR_SIGMA = 2.0  # width of the correlated noise's Gaussian smoothing, in poin
 
 @dataclass(frozen=True)
 class MNIST1DParams:
-    train_samples: int = field(default=4000, metadata={"min": 10})
-    test_samples: int = field(default=1000, metadata={"min": 10})
+    # At most a million each: a sample costs about 0.6 kB while it is generated.
+    train_samples: int = field(default=4000, metadata={"min": 10, "max": 1_000_000})
+    test_samples: int = field(default=1000, metadata={"min": 10, "max": 1_000_000})
     seed: int | None = field(default=None, metadata={"min": 0})  # none: the scenario's seed
     pad_min: int = field(default=36, metadata={"min": 0})  # zeros appended to the template
-    pad_max: int = field(default=60, metadata={"min": 0})
+    pad_max: int = field(default=60, metadata={"min": 0, "max": 10_000})
     scale_coeff: float = field(default=0.4, metadata={"min": 0, "lt": 2})
     max_translation: int = field(default=48, metadata={"min": 1})
     corr_noise_scale: float = field(default=0.25, metadata={"min": 0})
     iid_noise_scale: float = field(default=0.02, metadata={"min": 0})
     shear_scale: float = field(default=0.75, metadata={"min": 0})
-    length: int = field(default=40, metadata={"min": 2})  # points per sample
+    length: int = field(default=40, metadata={"min": 2, "max": 10_000})  # points per sample
     shuffle_seq: bool = False  # one fixed permutation of the points (the paper's ablation)
 
 

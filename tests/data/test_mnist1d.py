@@ -119,9 +119,17 @@ def test_the_scenario_seed_draws_the_data():
     )
 
 
-def test_bad_parameters_are_scenario_errors():
-    with pytest.raises(ScenarioError, match="data.pad_max"):
-        prepare(_scenario(data__pad_min=30, data__pad_max=20))
+def test_bad_parameters_are_all_reported_at_once():
+    data = {"dataset": "mnist1d", "length": 1, "train_samples": 10**9, "pad_min": 9, "pad_max": 3}
     with pytest.raises(ScenarioError) as caught:
-        load_scenario(tiny(data={"dataset": "mnist1d", "length": 1, "train_samples": 3}))
-    assert "data.length" in str(caught.value) and "data.train_samples" in str(caught.value)
+        load_scenario(tiny(data=data))
+
+    text = str(caught.value)
+    assert "data.length" in text and "data.train_samples" in text
+    assert "data.pad_max: below data.pad_min (got 3; expected >= data.pad_min (9))" in text
+
+
+def test_the_scenario_builds_and_checks_through_prepare():
+    prepared = prepare(_scenario(model={"type": "cnn1d"}))
+
+    assert prepared.federation.input_shape == (40,) and len(prepared.initial_params) > 0
