@@ -6,6 +6,7 @@ This trains fedray's `logreg`, `mlp` (100, 100) and `cnn1d` the same way on the 
 `fedray.data.mnist1d` generates for each seed and prints test accuracy, mean ± std.
 
     PYTHONPATH=. python benchmarks/mnist1d_central.py --seeds 3 --steps 6000
+    PYTHONPATH=. python benchmarks/mnist1d_central.py --samples docs/mnist1d_samples.png
 """
 
 from __future__ import annotations
@@ -42,11 +43,34 @@ def train(name: str, seed: int, steps: int, batch: int = 100, lr: float = 1e-2) 
     return float((pred == data.y_test).mean())
 
 
+def draw_samples(path: str, seed: int = 0, per_class: int = 3) -> None:
+    """Plot the first `per_class` training examples of each digit, one panel per digit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = mnist1d(MNIST1DParams(), seed)
+    fig, axes = plt.subplots(2, 5, figsize=(12, 4.2), sharex=True, sharey=True)
+    for digit, ax in enumerate(axes.flat):
+        for row in data.x_train[data.y_train == digit][:per_class]:
+            ax.plot(row, lw=1)
+        ax.set_title(f"digit {digit}", fontsize=9)
+    fig.suptitle(f"MNIST-1D as fedray generates it (seed {seed}): {per_class} examples per class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--samples", help="draw examples of each class to this PNG and stop")
     args = parser.parse_args()
+    if args.samples:
+        draw_samples(args.samples)
+        return
     torch.set_num_threads(1)
     print(f"| model | test accuracy (mean ± std, {args.seeds} seeds) | paper | CPU s per run |")
     print("|---|---:|---:|---:|")
