@@ -28,6 +28,13 @@ class CNNParams:
     hidden: int = field(default=64, metadata={"min": 1})
 
 
+@dataclass(frozen=True)
+class CNN1DParams:
+    channels: tuple[int, ...] = field(default=(25, 25, 25), metadata={"min": 1})
+    kernels: tuple[int, ...] = field(default=(5, 3, 3), metadata={"min": 1})  # one per conv
+    stride: int = field(default=2, metadata={"min": 1})
+
+
 MAX_PARAMS = 2**30  # 4 GiB of float32: more is a typo, not a federated model
 
 
@@ -81,10 +88,43 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, params: CNNParams) -> nn
     return nn.Sequential(nn.Flatten(), *layers)
 
 
+def cnn1d(input_shape: tuple[int, ...], num_classes: int, params: CNN1DParams) -> nn.Module:
+    """1-D conv net for sequences (MNIST-1D): strided conv-relu blocks, then a linear head.
+
+    Greydanus 2020's MNIST-1D CNN (three convolutions of 25 channels, stride 2, about 5,000
+    parameters). A flat input of length L is one channel of L points; (C, L) keeps C.
+    """
+    if len(input_shape) not in (1, 2):
+        raise ValueError(
+            f"cnn1d needs sequences (got input shape {list(input_shape)}; expected [length] "
+            "or [channels, length]): use cnn for images"
+        )
+    if len(params.kernels) != len(params.channels):
+        raise ValueError(
+            f"cnn1d needs one kernel size per convolution (got channels {list(params.channels)} "
+            f"and kernels {list(params.kernels)}; expected lists of the same length)"
+        )
+    channels, length = (1, input_shape[0]) if len(input_shape) == 1 else input_shape
+    layers: list[nn.Module] = [nn.Unflatten(1, (channels, length))]
+    for out, kernel in zip(params.channels, params.kernels, strict=True):
+        length = (length + 2 - kernel) // params.stride + 1  # padding 1
+        if length < 1:
+            raise ValueError(
+                f"cnn1d: {len(params.channels)} convolutions of stride {params.stride} leave "
+                f"no points of {input_shape[-1]} (got channels {list(params.channels)}; "
+                "expected fewer convolutions or a smaller model.stride)"
+            )
+        layers += [nn.Conv1d(channels, out, kernel, stride=params.stride, padding=1), nn.ReLU()]
+        channels = out
+    layers += [nn.Flatten(), nn.Linear(channels * length, num_classes)]
+    return nn.Sequential(nn.Flatten(), *layers)
+
+
 MODELS: dict[str, Entry] = {
     "logreg": Entry(logreg),
     "mlp": Entry(mlp, MLPParams),
     "cnn": Entry(cnn, CNNParams),
+    "cnn1d": Entry(cnn1d, CNN1DParams),
 }
 
 

@@ -33,6 +33,7 @@ FIGURES = (
     "final_target_accuracy",
     "final_epsilon",
     "final_membership_auc",
+    "stopped_at_round",  # the last round of a run stopped early (privacy budget); none: all ran
 )
 
 
@@ -346,7 +347,8 @@ def heatmap(table: pa.Table, axes: list[str], path: Path) -> None:
             values[first.index(r[axes[0]]), col] = r[f"{name}_mean"]
         # Rates share one 0..1 scale; epsilon is unbounded, so its panel scales to its values.
         finite = values[np.isfinite(values)]
-        top = 1.0 if name != "final_epsilon" or not len(finite) else max(finite.max(), 1e-9)
+        unbounded = name in ("final_epsilon", "stopped_at_round")
+        top = 1.0 if not unbounded or not len(finite) else max(finite.max(), 1e-9)
         image = ax.imshow(
             values, vmin=0, vmax=top, cmap="viridis" if "accuracy" in name else "magma"
         )

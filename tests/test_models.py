@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from fedray.models import CNNParams, MLPParams, build_model, flatten, num_params, unflatten
+from fedray.models import (
+    CNN1DParams,
+    CNNParams,
+    MLPParams,
+    build_model,
+    flatten,
+    num_params,
+    unflatten,
+)
 from fedray.registry import NoParams
 
 BUILDERS = [
@@ -94,5 +102,33 @@ def test_user_model_that_is_not_a_module_is_refused():
 
 
 def test_unknown_model_name_lists_the_registered_ones():
-    with pytest.raises(KeyError, match="cnn, logreg, mlp"):
+    with pytest.raises(KeyError, match="cnn, cnn1d, logreg, mlp"):
         build_model("mpl", NoParams(), (64,), 10)
+
+
+@pytest.mark.parametrize("input_shape", [(40,), (1, 40), (3, 17)])
+def test_cnn1d_maps_sequences_to_logits(input_shape):
+    model = build_model("cnn1d", CNN1DParams(), input_shape, 10)
+
+    assert tuple(model(torch.zeros((4, *input_shape))).shape) == (4, 10)
+
+
+def test_cnn1d_default_is_the_mnist1d_paper_s_size():
+    # Three convolutions of 25 channels, stride 2: 40 -> 19 -> 10 -> 5 points, then 125 -> 10.
+    model = build_model("cnn1d", CNN1DParams(), (40,), 10)
+
+    expected = (1 * 5 + 1) * 25 + (25 * 3 + 1) * 25 * 2 + (125 + 1) * 10
+    assert num_params(model) == expected
+
+
+@pytest.mark.parametrize(
+    "params, shape, fragment",
+    [
+        (CNN1DParams(), (8, 8, 8), "needs sequences"),
+        (CNN1DParams(channels=(4, 4), kernels=(3,)), (40,), "one kernel size per convolution"),
+        (CNN1DParams(channels=(4,) * 6, kernels=(5,) * 6), (40,), "leave no points"),
+    ],
+)
+def test_cnn1d_refuses_what_it_cannot_build(params, shape, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        build_model("cnn1d", params, shape, 10)

@@ -6,22 +6,25 @@ import numpy as np
 import pyarrow as pa
 
 from fedray import seeding
-from fedray.data import datasets, partition, synthetic
+from fedray.data import datasets, mnist1d, partition, synthetic
 from fedray.data.federation import ClientData, PartitionedFederation, SyntheticFederation
 from fedray.registry import Entry, lookup
 
 DATASETS: dict[str, Entry] = {
     "digits": Entry(datasets.digits, datasets.DigitsParams),
     "parquet": Entry(datasets.parquet, datasets.ParquetParams),
+    "mnist1d": Entry(mnist1d.mnist1d, mnist1d.MNIST1DParams),
     "synthetic": Entry(synthetic.client_data, synthetic.SyntheticParams),
 }
 GENERATED = {"synthetic"}  # datasets generated per client; their partition is natural
+SEEDED = {"mnist1d"}  # whole-array datasets drawn from the scenario's seed: fn(params, seed)
 
 __all__ = [
     "ClientData",
     "DATASETS",
     "GENERATED",
     "build_federation",
+    "load_arrays",
     "central_test_set",
     "make_partition",
 ]
@@ -52,6 +55,14 @@ def make_partition(
     return partition.to_list_array(owner, num_clients)
 
 
+def load_arrays(data_cfg, seed: int) -> datasets.Arrays:
+    """Load a whole-array dataset by name; generated ones (`SEEDED`) draw from `seed`."""
+    entry = lookup(DATASETS, data_cfg.dataset)
+    if data_cfg.dataset in SEEDED:
+        return entry.fn(data_cfg.params, seed)
+    return entry.fn(data_cfg.params)
+
+
 def build_federation(scenario):
     """Build the scenario's federated dataset: load by name, partition with the scenario's seed.
 
@@ -61,7 +72,7 @@ def build_federation(scenario):
     population = scenario.federation.population
     if data.dataset in GENERATED:
         return SyntheticFederation(data.params, population, data.local_test_fraction, scenario.seed)
-    arrays = lookup(DATASETS, data.dataset).fn(data.params)
+    arrays = load_arrays(data, scenario.seed)
     partition_list = make_partition(arrays, data, population, scenario.seed)
     return PartitionedFederation(arrays, partition_list, data.local_test_fraction, scenario.seed)
 
@@ -74,5 +85,5 @@ def central_test_set(scenario) -> tuple[np.ndarray, np.ndarray, int]:
             data.params, scenario.federation.population, data.local_test_fraction, scenario.seed
         )
         return (*fed.central_test(), fed.num_classes)
-    arrays = lookup(DATASETS, data.dataset).fn(data.params)
+    arrays = load_arrays(data, scenario.seed)
     return arrays.x_test, arrays.y_test, arrays.num_classes

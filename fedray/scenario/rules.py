@@ -64,6 +64,13 @@ def check(s: Scenario, problems: Problems) -> None:
             s.data.params.min_samples,
             f"<= data.max_samples ({s.data.params.max_samples})",
         )
+    if s.data.dataset == "mnist1d" and s.data.params.pad_min > s.data.params.pad_max:
+        problems.add(
+            "data.pad_max",
+            "below data.pad_min",
+            s.data.params.pad_max,
+            f">= data.pad_min ({s.data.params.pad_min})",
+        )
     if s.data.dataset == "parquet":
         _check_parquet(s.data.params, s.data.partition.type, problems)
     gpus = s.resources.num_gpus

@@ -16,7 +16,7 @@ from fedray.client.train import train_client
 from fedray.client.vectorized import block_size_for, blocks, can_vectorize, choose, train_block
 from fedray.client.vectorized_dp import clip_factors
 from fedray.data.federation import ClientData
-from fedray.models import CNNParams, MLPParams, build_model, num_params
+from fedray.models import CNN1DParams, CNNParams, MLPParams, build_model, num_params
 from fedray.privacy.local import client_epsilon
 from fedray.registry import NoParams
 from fedray.scenario.schema import Client
@@ -43,7 +43,12 @@ def client_data(n: int, seed: int, dim: int = 16, classes: int = 3) -> ClientDat
 
 
 def model_named(name: str) -> nn.Module:
-    params = {"logreg": NoParams(), "mlp": MLPParams(hidden=(8,)), "cnn": CNNParams((2, 4), 8)}
+    params = {
+        "logreg": NoParams(),
+        "mlp": MLPParams(hidden=(8,)),
+        "cnn": CNNParams((2, 4), 8),
+        "cnn1d": CNN1DParams((3, 4), (5, 3)),
+    }
     return build_model(name, params[name], (16,), 3)
 
 
@@ -103,7 +108,7 @@ def test_block_equals_the_loop(cfg):
     assert_same(*both(cfg))
 
 
-@pytest.mark.parametrize("model", ["logreg", "cnn"])
+@pytest.mark.parametrize("model", ["logreg", "cnn", "cnn1d"])
 def test_block_equals_the_loop_for_every_builtin_model(model):
     assert_same(*both(Client(epochs=2, batch_size=4, lr=0.1, momentum=0.9), model=model))
 
@@ -323,7 +328,7 @@ def test_frozen_parameters_fall_back():
     assert not ok and "frozen" in why
 
 
-@pytest.mark.parametrize("name", ["logreg", "mlp", "cnn"])
+@pytest.mark.parametrize("name", ["logreg", "mlp", "cnn", "cnn1d"])
 def test_builtin_models_vectorize_and_the_trial_leaves_them_unchanged(name):
     model = model_named(name)
     before = [p.detach().clone() for p in model.parameters()]
