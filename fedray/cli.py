@@ -49,9 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     stress.add_argument("--address", help="Ray cluster to join (default: local Ray)")
     stress.add_argument(
         "--parallel",
-        type=int,
-        default=1,
-        help="runs at once, each with its own pool (fix resources.num_workers)",
+        default=None,
+        metavar="auto|K",
+        help="runs at once, each with its own placement group and pool: auto sizes it from "
+        "the cluster's free resources (default with --address; else 1, one at a time)",
     )
     stress.add_argument("--no-progress", action="store_true")
     val = sub.add_parser("validate", help="check scenarios; exit 0, or 2 listing every problem")
@@ -120,6 +121,10 @@ def _stress(args) -> int:
         print(f"fedray stress: --seeds must be >= 1 (got {args.seeds})", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("runs") / f"stress-{Path(args.scenario).stem}"
+    if args.parallel is None:  # joining a cluster: use its room; on this machine, one at a time
+        args.parallel = "auto" if args.address else 1
+    elif args.parallel != "auto":
+        args.parallel = int(args.parallel) if args.parallel.strip().isdigit() else args.parallel
     axes = parse_grid(args.grid)
     # Every cell is checked before Ray starts: a bad --set or grid value exits 2 at once.
     check_matrix(
