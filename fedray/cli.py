@@ -141,6 +141,8 @@ def _stress(args) -> int:
     import ray
 
     from fedray.api import _connect
+    from fedray.concurrency import parse_parallel
+    from fedray.scenario import ScenarioError
     from fedray.stress import check_matrix, parse_grid, run_matrix
 
     if not args.grid:
@@ -151,9 +153,11 @@ def _stress(args) -> int:
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("runs") / f"stress-{Path(args.scenario).stem}"
     if args.parallel is None:  # joining a cluster: use its room; on this machine, one at a time
-        args.parallel = "auto" if args.address else 1
-    elif args.parallel != "auto":
-        args.parallel = int(args.parallel) if args.parallel.strip().isdigit() else args.parallel
+        args.parallel = "auto" if args.address else "1"
+    try:
+        args.parallel = parse_parallel(args.parallel)
+    except ValueError as exc:
+        raise ScenarioError([str(exc)], "stress") from None
     axes = parse_grid(args.grid)
     # Every cell is checked before Ray starts: a bad --set or grid value exits 2 at once.
     check_matrix(
