@@ -1,8 +1,8 @@
 """How many fedray runs fit on a Ray cluster at once, and how many workers each gets.
 
 Pure arithmetic over what Ray reports (`ray.available_resources()`, `ray.nodes()`), shared by
-`fedray stress --parallel auto` and `fedray tune`. No Ray here: `fedray.slots` reserves what
-these functions decide.
+`fedray stress --parallel auto` and `fedray tune`; no call to Ray here (`fedray.slots`
+reserves what these functions decide).
 """
 
 from __future__ import annotations
