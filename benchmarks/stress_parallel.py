@@ -1,7 +1,7 @@
 """A stress grid one run at a time against `--parallel auto`, in one process on one Ray.
 
     python benchmarks/stress_parallel.py [SCENARIO] [--grid client.lr=0.02,0.05,0.1,0.2]
-        [--repeat 1] [--out runs/bench-stress-parallel]
+        [--set path=value ...] [--repeat 1] [--out runs/bench-stress-parallel]
 
 Both modes run the same grid back to back (A B, repeated), against the same local Ray, so
 the machine's load weighs on both alike; wall seconds and the ratio are printed as a
@@ -33,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", nargs="?", default="scenarios/sweep_digits.yaml")
     parser.add_argument("--grid", action="append", default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--out", default="runs/bench-stress-parallel")
     args = parser.parse_args()
@@ -48,14 +49,22 @@ def main() -> None:
             for mode in (1, "auto"):
                 target = out / f"{rep}-{mode}"
                 started = time.perf_counter()
-                run_matrix(args.scenario, axes, out=target, progress=False, parallel=mode)
+                run_matrix(
+                    args.scenario,
+                    axes,
+                    out=target,
+                    overrides=args.overrides,
+                    progress=False,
+                    parallel=mode,
+                )
                 seconds[mode] = time.perf_counter() - started
             same = hashes(out / f"{rep}-1") == hashes(out / f"{rep}-auto")
             rows.append((rep, seconds[1], seconds["auto"], same, os.getloadavg()[0]))
     finally:
         ray.shutdown()
     cells = len(hashes(out / "0-1"))
-    print(f"{cells} runs of {args.scenario} on local Ray ({cpus:g} CPUs)\n")
+    sets = " ".join(f"--set {o}" for o in args.overrides)
+    print(f"{cells} runs of {args.scenario} {sets} on local Ray ({cpus:g} CPUs)\n")
     print("| repeat | one at a time (s) | --parallel auto (s) | ratio | same bits | load avg |")
     print("|---|---:|---:|---:|---|---:|")
     for rep, seq, par, same, load in rows:
