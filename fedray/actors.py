@@ -35,8 +35,15 @@ class WarmActors:
     one's takes that pool's actors over instead of starting new ones. `close` kills them.
     """
 
+    placement_group = None  # a `fedray.slots.Slot` reserves one for its pools
+
     def __init__(self):
         self._idle: dict[tuple, tuple[WorkerPool, object]] = {}
+
+    def reserved_plan(self, scenario) -> PoolPlan | None:
+        """The pool a run gets from what this holds reserved (`fedray.slots.Slot`); None here:
+        the run sizes its pool from the cluster."""
+        return None
 
     @staticmethod
     def key(plan: PoolPlan, resources) -> tuple:
@@ -93,7 +100,8 @@ def start(
         pool.reuse(plain)
         ready = aggregator.reset.remote(plain, server_state, store)
     else:
-        pool = WorkerPool(plain, plan, scenario.resources)
+        group = warm.placement_group if warm is not None else None
+        pool = WorkerPool(plain, plan, scenario.resources, placement_group=group)
         # The server lives beside the driver: a worker node may be lost mid-run, this one not.
         aggregator = (
             ray.remote(Aggregator)

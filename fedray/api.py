@@ -89,6 +89,7 @@ def run(
     resume: str | os.PathLike | None = None,
     progress: bool | None = None,
     warm: WarmActors | None = None,
+    on_round=None,
 ) -> RunResult:
     """Run a scenario end to end and return its history and final parameters.
 
@@ -103,6 +104,9 @@ def run(
         progress: show a progress bar; default: only when stderr is a terminal.
         warm: actors kept between runs (`fedray.actors.WarmActors`, as `fedray stress` does):
             this run takes a matching pool from it and leaves its own there for the next.
+            A `fedray.slots.Slot` also fixes the pool's size and placement group.
+        on_round: called with each round's metrics row once the round is recorded and
+            checkpointed (`fedray tune` reports it to Ray Tune).
     """
     scenario, out_dir, resume_state = _resolve(scenario, overrides, out, resume)
     prepared = prepare(scenario)
@@ -113,7 +117,9 @@ def run(
     started = False
     try:
         started = _connect(address)
-        return _execute(scenario, prepared, out_dir, resume_state, progress, warm, baseline)
+        return _execute(
+            scenario, prepared, out_dir, resume_state, progress, warm, baseline, on_round
+        )
     except BaseException:
         if baseline is not None:  # nobody will read it: stop spending the CPU
             baseline.cancel()
@@ -215,6 +221,8 @@ def _plan(scenario: Scenario, warm: WarmActors | None = None, patience: float = 
     A warm pool of this shape is taken over as it is; warm pools of other shapes are
     stopped first, since they hold resources this one may need.
     """
+    if warm is not None and (reserved := warm.reserved_plan(scenario)) is not None:
+        return reserved
     fed = scenario.federation
     try:
         plan = plan_pool(scenario.resources, fed.population, fed.clients_per_round, ray.nodes())
@@ -243,6 +251,7 @@ def _execute(
     progress,
     warm: WarmActors | None = None,
     baseline: Baseline | None = None,
+    on_round=None,
 ) -> RunResult:
     begun = time.perf_counter()  # Ray is running: start-up is from here to round 1
     plan = _plan(scenario, warm)
@@ -266,7 +275,7 @@ def _execute(
                 )
             )
         startup_seconds = time.perf_counter() - begun  # the rest before round 1 takes microseconds
-        bar = Progress(scenario.rounds, state.round, enabled=progress)
+        bar = Progress(scenario.rounds, state.round, enabled=progress, on_update=on_round)
         malicious = frozenset(runtime.adversary(scenario).tolist())
         local_z = client_plan(scenario, sizes).dp_noise_multiplier
         handles = Handles(

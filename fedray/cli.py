@@ -49,15 +49,45 @@ def _parser() -> argparse.ArgumentParser:
     stress.add_argument("--address", help="Ray cluster to join (default: local Ray)")
     stress.add_argument(
         "--parallel",
-        type=int,
-        default=1,
-        help="runs at once, each with its own pool (fix resources.num_workers)",
+        default=None,
+        metavar="auto|K",
+        help="runs at once, each with its own placement group and pool: auto sizes it from "
+        "the cluster's free resources (default with --address; else 1, one at a time)",
     )
     stress.add_argument("--no-progress", action="store_true")
+    _tune_parser(sub)
     val = sub.add_parser("validate", help="check scenarios; exit 0, or 2 listing every problem")
     val.add_argument("scenarios", nargs="+")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     return parser
+
+
+def _tune_parser(sub) -> None:
+    tune = sub.add_parser("tune", help="hyperparameter search over scenario paths on Ray Tune")
+    tune.add_argument("scenario")
+    tune.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        metavar="PATH=DIST(...)",
+        help="an axis: choice(a,b) | grid(a,b) | uniform(lo,hi) | loguniform(lo,hi), "
+        "e.g. --space client.lr=loguniform(0.01,0.5) (repeatable)",
+    )
+    tune.add_argument("--search", choices=("grid", "random"), default="grid")
+    tune.add_argument(
+        "--samples", type=int, default=1, help="random draws (grid: repeats of the grid)"
+    )
+    tune.add_argument("--scheduler", choices=("none", "asha"), default="none")
+    tune.add_argument("--metric", default="test_accuracy", help="a column of metrics.parquet")
+    tune.add_argument("--mode", choices=("max", "min"), default="max")
+    tune.add_argument("--grace-period", type=int, default=1, help="ASHA: first rung (rounds)")
+    tune.add_argument("--reduction-factor", type=float, default=2.0, help="ASHA: keep 1/this")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    tune.add_argument("--out", help="output directory (default: runs/tune-<name>)")
+    tune.add_argument("--address", help="Ray cluster to join (default: local Ray)")
+    tune.add_argument(
+        "--parallel", default="auto", metavar="auto|K", help="trials at once (default: auto)"
+    )
 
 
 def _report(error) -> None:
@@ -111,6 +141,8 @@ def _stress(args) -> int:
     import ray
 
     from fedray.api import _connect
+    from fedray.concurrency import parse_parallel
+    from fedray.scenario import ScenarioError
     from fedray.stress import check_matrix, parse_grid, run_matrix
 
     if not args.grid:
@@ -120,6 +152,12 @@ def _stress(args) -> int:
         print(f"fedray stress: --seeds must be >= 1 (got {args.seeds})", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("runs") / f"stress-{Path(args.scenario).stem}"
+    if args.parallel is None:  # joining a cluster: use its room; on this machine, one at a time
+        args.parallel = "auto" if args.address else "1"
+    try:
+        args.parallel = parse_parallel(args.parallel)
+    except ValueError as exc:
+        raise ScenarioError([str(exc)], "stress") from None
     axes = parse_grid(args.grid)
     # Every cell is checked before Ray starts: a bad --set or grid value exits 2 at once.
     check_matrix(
@@ -144,16 +182,64 @@ def _stress(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    from pathlib import Path
+
+    import ray
+
+    from fedray.api import _connect
+    from fedray.concurrency import parse_parallel
+    from fedray.scenario import ScenarioError
+    from fedray.tuning import check_search, parse, require_tune, run_search
+
+    require_tune()
+    out = Path(args.out) if args.out else Path("runs") / f"tune-{Path(args.scenario).stem}"
+    if (out / "tune").exists():
+        raise ScenarioError(
+            [f"--out {out}: already holds a search (tune/); choose another --out"], "tune"
+        )
+    try:
+        parallel = parse_parallel(args.parallel)
+    except ValueError as exc:
+        raise ScenarioError([str(exc)], "tune") from None
+    search = parse(
+        args.space,
+        search=args.search,
+        samples=args.samples,
+        scheduler=args.scheduler,
+        metric=args.metric,
+        mode=args.mode,
+        grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor,
+    )
+    check_search(args.scenario, search, args.overrides)  # before Ray starts: exit 2 at once
+    started = _connect(args.address)
+    try:
+        table = run_search(
+            args.scenario, search, out=out, overrides=args.overrides, parallel=parallel
+        )
+    finally:
+        if started:
+            ray.shutdown()
+    print((out / "tune.md").read_text())
+    print(f"output: {out}  (tune_results.parquet/.csv, tune.md, runs/, tensorboard/, tune/)")
+    errors = [s for s in table.column("status").to_pylist() if s.startswith("error")]
+    return 1 if errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from fedray.failures import NoAnswer, StartupError
+    from fedray.failures import MissingExtra, NoAnswer, StartupError
     from fedray.scenario import ScenarioError
 
     try:
-        commands = {"validate": _validate, "run": _run, "stress": _stress}
+        commands = {"validate": _validate, "run": _run, "stress": _stress, "tune": _tune}
         return commands[args.command](args)
     except ScenarioError as exc:
         _report(exc)
+        return EXIT_BAD_INPUT
+    except MissingExtra as exc:
+        print(f"fedray: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (StartupError, NoAnswer) as exc:
         print(f"fedray: {exc}", file=sys.stderr)

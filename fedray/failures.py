@@ -10,3 +10,7 @@ class StartupError(RuntimeError):
 
 class NoAnswer(RuntimeError):
     """An actor the run cannot go on without did not answer within resources.call_timeout."""
+
+
+class MissingExtra(Exception):
+    """An optional dependency is not installed; the message says what to install."""

@@ -8,12 +8,20 @@ from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, total: int, done: int, enabled: bool | None = None, unit: str = "round"):
+    def __init__(
+        self,
+        total: int,
+        done: int,
+        enabled: bool | None = None,
+        unit: str = "round",
+        on_update=None,
+    ):
         enabled = sys.stderr.isatty() if enabled is None else enabled
         self._bar = tqdm(
             total=total, initial=done, unit=unit, disable=not enabled, dynamic_ncols=True
         )
         self._accuracy = None
+        self._on_update = on_update  # e.g. `fedray tune`'s report of each round's row
 
     def update(self, row: dict) -> None:
         if row.get("test_accuracy") is not None:
@@ -27,6 +35,8 @@ class Progress:
             postfix["virtual"] = f"{row['virtual_seconds']:.0f}s"
         self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
+        if self._on_update is not None:
+            self._on_update(row)
 
     def close(self) -> None:
         self._bar.close()

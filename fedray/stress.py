@@ -3,7 +3,8 @@
     fedray stress SCENARIO --grid attack.type=none,sign_flip --grid defense.type=none,median --seeds 3
 
 Every combination is validated before anything runs (all problems at once). Runs go one
-after another in one Ray session, each into `DIR/runs/<cell>/seed=<s>/`; a run that already
+after another in one Ray session, or side by side with `--parallel auto|K` (`fedray.slots`),
+each into `DIR/runs/<cell>/seed=<s>/`; a run that already
 has its `summary.json` is not redone, so an interrupted matrix resumes where it stopped.
 Results: `stress_runs.parquet` (a row per run), `stress.parquet` (a row per grid cell: mean
 and standard deviation over seeds), `stress.md`, `heatmap.png`, and TensorBoard hparams.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,8 @@ FIGURES = (
     "final_membership_auc",
     "stopped_at_round",  # the last round of a run stopped early (privacy budget); none: all ran
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -127,17 +131,18 @@ def run_matrix(
     out: Path,
     overrides=(),
     progress=None,
-    parallel: int = 1,
+    parallel: int | str = 1,
 ) -> pa.Table:
     """Run every cell x seed not run yet; write the tables; return the per-cell table.
 
-    `parallel` runs go at once, each with its own worker pool: the scenario must then fix
-    `resources.num_workers` so that `parallel` pools fit in the cluster together.
+    `parallel`: 1 runs one at a time, each taking over the previous run's actors when its
+    pool has the same shape. "auto" (or at most K) runs as many at once as the cluster's
+    free resources hold (`fedray.concurrency.share`), each on a slot of its own: a
+    placement group for its workers and a warm pool for the slot's next run.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from fedray.actors import WarmActors
     from fedray.progress import Progress
+    from fedray.slots import cluster_share, run_on_slots
 
     cells, seed_list = check_matrix(
         scenario_path, axes, seeds=seeds, overrides=overrides, parallel=parallel
@@ -148,21 +153,33 @@ def run_matrix(
     ]
     total = len(cells) * len(seed_list)
     bar = Progress(total, total - len(todo), enabled=progress, unit="run")
-    # One run at a time: each takes over the previous run's actors when its pool has the
-    # same shape, instead of paying for new processes. Parallel runs start their own.
-    warm = WarmActors() if parallel == 1 else None
+
+    def done(summary: dict) -> None:
+        bar.update({"round": summary["rounds"], "test_accuracy": summary["final_test_accuracy"]})
+
     try:
-        with ThreadPoolExecutor(max_workers=parallel) as pool:  # Ray's driver API is thread-safe
-            for summary in pool.map(
-                lambda job: _run_one(scenario_path, overrides, out, *job, warm=warm), todo
-            ):
-                bar.update(
-                    {"round": summary["rounds"], "test_accuracy": summary["final_test_accuracy"]}
-                )
+        if parallel == 1 and todo:
+            warm = WarmActors()
+            try:
+                for job in todo:
+                    done(_run_one(scenario_path, overrides, out, *job, warm=warm))
+            finally:
+                warm.close()
+        elif todo:
+            base = load_scenario(scenario_path, list(overrides))
+            share = cluster_share(base, todo=len(todo), parallel=parallel)
+            log.warning(
+                "fedray stress: %d run(s) at once, %d worker(s) each", share.runs, share.workers
+            )
+            run_on_slots(
+                todo,
+                lambda job, slot: _run_one(scenario_path, overrides, out, *job, warm=slot),
+                runs=share.runs,
+                workers=share.workers,
+                on_done=done,
+            )
     finally:
         bar.close()
-        if warm is not None:
-            warm.close()
     runs = collect(out, cells, seed_list)
     table = summarize(runs, [p for p, _ in axes])
     write_outputs(out, runs, table, [p for p, _ in axes])
@@ -170,14 +187,19 @@ def run_matrix(
 
 
 def check_matrix(
-    scenario_path, axes, *, seeds: int, overrides=(), parallel: int = 1
+    scenario_path, axes, *, seeds: int, overrides=(), parallel: int | str = 1
 ) -> tuple[list[Cell], list[int]]:
     """Load and prepare every cell x seed; return them, or raise one ScenarioError. No Ray."""
+    from fedray.concurrency import parse_parallel
+
+    try:
+        parse_parallel(parallel)
+    except ValueError as exc:
+        raise ScenarioError([str(exc)], "stress") from None
     base = load_scenario(scenario_path, list(overrides))
     seed_list = [base.seed + i for i in range(seeds)]
     cells = expand(axes)
     validate(scenario_path, cells, seed_list, list(overrides))
-    _check_parallel(base, parallel)
     return cells, seed_list
 
 
@@ -191,19 +213,6 @@ def _done(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> bool:
         return False
     now = to_yaml(load_scenario(scenario_path, [*overrides, *_sets(cell, seed)]))
     return (run_dir / "scenario.yaml").read_text() == now
-
-
-def _check_parallel(base, parallel: int) -> None:
-    if parallel < 1:
-        raise ScenarioError([f"--parallel: must be >= 1 (got {parallel})"], "stress")
-    if parallel > 1 and base.resources.num_workers == "auto":
-        raise ScenarioError(
-            [
-                f"--parallel {parallel}: resources.num_workers is auto, so one run takes every free CPU; "
-                "set it (e.g. --set resources.num_workers=1) so the runs' pools fit side by side"
-            ],
-            "stress",
-        )
 
 
 def _run_one(scenario_path, overrides, out: Path, cell: Cell, seed: int, warm=None) -> dict:

@@ -96,7 +96,8 @@ def test_tiny_matrix_writes_its_tables_and_resumes_without_rerunning(ray_cluster
     assert {json.loads(p.read_text())["rounds"] for p in stamps} == {3}
 
 
-def test_parallel_needs_a_fixed_pool_size(tmp_path, capsys):
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_parallel_is_auto_or_a_count(tmp_path, capsys, value):
     path = write(tmp_path, tiny())
 
     code = main(
@@ -106,42 +107,38 @@ def test_parallel_needs_a_fixed_pool_size(tmp_path, capsys):
             "--grid",
             "client.lr=0.1,0.2",
             "--parallel",
-            "2",
+            value,
             "--out",
             str(tmp_path),
         ]
     )
 
-    assert code == 2 and "set it (e.g. --set resources.num_workers=1)" in capsys.readouterr().err
+    assert (
+        code == 2
+        and f"expected auto or a whole number >= 1 (got '{value}')" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow
-def test_two_runs_at_once_give_the_same_results_as_one_at_a_time(ray_cluster, tmp_path):
-    scenario = tiny(
-        rounds=2, evaluation={"federated_clients": 0}, resources={"num_workers": 1, "num_cpus": 1}
-    )
-    path = write(tmp_path, scenario)
-    grid = ["--grid", "client.lr=0.05,0.2"]
+def test_runs_side_by_side_give_the_bits_of_runs_one_at_a_time(ray_cluster, tmp_path):
+    """num_workers: auto: one at a time, each run takes both CPUs (2 workers); with
+    --parallel auto, 2 runs go at once with 1 worker each, in placement groups."""
+    path = write(tmp_path, tiny(rounds=2, evaluation={"federated_clients": 0}))
+    grid = ["--grid", "client.lr=0.05,0.2", "--no-progress"]
 
-    assert main(["stress", str(path), *grid, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert main(["stress", str(path), *grid, "--out", str(tmp_path / "a")]) == 0
     assert (
-        main(
-            [
-                "stress",
-                str(path),
-                *grid,
-                "--parallel",
-                "2",
-                "--out",
-                str(tmp_path / "b"),
-                "--no-progress",
-            ]
-        )
-        == 0
+        main(["stress", str(path), *grid, "--parallel", "auto", "--out", str(tmp_path / "b")]) == 0
     )
 
-    a, b = (pq.read_table(tmp_path / d / "stress_runs.parquet").to_pylist() for d in ("a", "b"))
-    assert [r["final_test_accuracy"] for r in a] == [r["final_test_accuracy"] for r in b]
+    a, b = (
+        [json.loads(p.read_text()) for p in sorted((tmp_path / d).glob("runs/*/*/summary.json"))]
+        for d in ("a", "b")
+    )
+    assert [r["num_workers"] for r in a] == [2, 2] and [r["num_workers"] for r in b] == [1, 1]
+    assert [r["params_sha256"] for r in a] == [r["params_sha256"] for r in b]
+    tables = [pq.read_table(tmp_path / d / "stress.parquet").drop(["seeds"]) for d in ("a", "b")]
+    assert tables[0].equals(tables[1])
 
 
 def test_the_issue_s_own_example_grid_validates():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, WorkerCrashedError
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from fedray.calls import split_ready
 from fedray.client.vectorized import block_size_for, blocks
@@ -126,12 +127,19 @@ def balance_blocks(
 class WorkerPool:
     """The live Worker actors of one run, and how a round's work is sent to them."""
 
-    def __init__(self, scenario_plain: dict, plan: PoolPlan, resources):
+    def __init__(self, scenario_plain: dict, plan: PoolPlan, resources, placement_group=None):
         self.plan = plan
+        # In a placement group (runs side by side, `fedray.slots`), each worker takes a bundle.
+        where = (
+            {"scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group, -1)}
+            if placement_group is not None
+            else {}
+        )
         actor = ray.remote(Worker).options(
             num_cpus=resources.num_cpus,
             num_gpus=resources.num_gpus,
             max_restarts=resources.max_retries,
+            **where,
         )
         self.actors = [actor.remote(scenario_plain, self._own(w)) for w in range(plan.num_workers)]
         # Ray restarts a lost actor with the arguments it was created with: a pool reused for
