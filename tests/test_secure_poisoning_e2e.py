@@ -8,6 +8,7 @@ import pytest
 
 import fedray
 from fedray.attacks import collusion
+from fedray.types import UpdateBatch
 from tests.factories import tiny
 
 pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.slow]
@@ -34,7 +35,12 @@ class LocalPool:
         ]
 
 
-def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch):
+@pytest.mark.parametrize(
+    "compression",
+    [{}, {"type": "randomk", "fraction": 0.25, "shared": True}],
+    ids=["dense", "randomk"],
+)
+def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch, compression):
     import ray
 
     from fedray import seeding
@@ -42,6 +48,7 @@ def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch
     from fedray.attacks.runtime import adversary, attack_batch
     from fedray.client.colluders import coordinate
     from fedray.client.worker import Worker
+    from fedray.compression.clients import shared_indices
     from fedray.scenario import load_scenario
     from fedray.scenario.convert import to_plain
     from fedray.secagg.encoding import quantize
@@ -49,7 +56,9 @@ def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch
     from fedray.server.aggregator import Aggregator
     from fedray.server.state import ServerState
 
-    secure = load_scenario(tiny(federation=FED, attack=ALIE, secure_aggregation=SECAGG))
+    secure = load_scenario(
+        tiny(federation=FED, attack=ALIE, secure_aggregation=SECAGG, compression=compression)
+    )
     plain = load_scenario(tiny(federation=FED, attack={**ALIE, "knowledge": "colluding"}))
     seen = []
 
@@ -63,6 +72,15 @@ def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch
     bad = sorted(set(adversary(secure).tolist()) & set(ids))
     worker = Worker(to_plain(secure))
     benign, _ = Worker(to_plain(plain)).train(params, 1, ids)  # model attacks train honestly
+    shared = shared_indices(secure, 1, len(params))
+    assert (shared is not None) == bool(compression)
+    if shared is not None:  # only the round's shared coordinates are masked and summed
+        kept = np.zeros_like(benign.deltas)
+        kept[:, shared] = benign.deltas[:, shared]
+        benign = UpdateBatch(benign.client_ids, kept, benign.num_examples)
+        assert len(shared) < len(params) // 3
+    else:
+        shared = np.arange(len(params))
 
     keys, records = worker.train(params, 1, ids)
     holders = [(0, [r["client_id"] for r in records if r["status"] == "trained"])]
@@ -73,7 +91,7 @@ def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch
     # The coordinator got exactly the malicious clients' own benign updates, nothing else.
     ((own, honest),) = seen
     assert len(bad) >= 2 and sorted(own) == bad and honest == {}
-    mine = benign.deltas[np.isin(benign.client_ids, bad)]
+    mine = benign.deltas[np.isin(benign.client_ids, bad)][:, shared]
     np.testing.assert_array_equal(np.stack([own[c] for c in bad]), mine)
     stats = collusion.statistics(np.stack([own[c] for c in bad]))
     np.testing.assert_array_equal(stats["mean"], mine.mean(axis=0, dtype=np.float64))
@@ -92,7 +110,7 @@ def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch
     crafted, _ = attack_batch(plain, benign, adversary(plain), 1)
     cfg = secure.secure_aggregation
     for c in bad:  # each malicious input is the plaintext path's crafted row, encoded
-        row = crafted.deltas[int(np.searchsorted(crafted.client_ids, c))]
+        row = crafted.deltas[int(np.searchsorted(crafted.client_ids, c))][shared]
         n = int(benign.num_examples[int(np.searchsorted(benign.client_ids, c))])
         expected = quantize(
             row,
