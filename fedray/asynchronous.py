@@ -22,7 +22,7 @@ import numpy as np
 import ray
 
 from fedray import calls
-from fedray.engine import Handles, _ask, round_row, run_rounds, start_system
+from fedray.engine import Handles, _ask, round_row, run_rounds, secure_step, start_system
 from fedray.files import write_durably
 from fedray.system.fedbuff import FedBuffClock, Interval
 from fedray.system.payload import payload_bytes
@@ -56,6 +56,7 @@ class FedBuffPlayer:
             bytes_up=payload_bytes(comp, dim, "up"),
         )
         self.pending: dict[int, tuple] = {}  # client id -> (batch ref, worker record, version)
+        self.trainer: dict[int, int] = {}  # client id -> the worker that trained it
         self.versions: dict[int, object] = {first_round - 1: params_ref}
         self._replay(first_round - 1)
 
@@ -88,6 +89,7 @@ class FedBuffPlayer:
         )
         failed_out += failed
         batch_of = {c: refs[i] for i, (_, held) in enumerate(holders) for c in held}
+        self.trainer.update({c: w for w, held in holders for c in held})
         for rec in records:
             self.pending[rec["client_id"]] = (batch_of.get(rec["client_id"]), rec, version)
         return records
@@ -101,8 +103,11 @@ class FedBuffPlayer:
         if interval.launched:
             self._train(interval.version, interval.launched, params_ref, failed)
         records, refs, picks, weights = self._buffer(interval, round_)
-        step = h.aggregator.buffer_step.remote(round_, picks, weights, *refs)
-        server = _ask(h, step, "buffer_step")
+        if h.scenario.secure_aggregation.protocol == "none":
+            step = h.aggregator.buffer_step.remote(round_, picks, weights, *refs)
+            server = _ask(h, step, "buffer_step")
+        else:
+            server = self._secure_step(round_, records, refs, picks, weights)
         params_ref = h.aggregator.params.remote()
         row, histograms = round_row(
             h, round_, server, records, failed, params_ref, len(interval.launched)
@@ -132,11 +137,33 @@ class FedBuffPlayer:
         groups = list(by_ref.values())
         return records, [g[0] for g in groups], [g[1] for g in groups], [g[2] for g in groups]
 
+    def _secure_step(self, round_: int, records: list, refs: list, picks: list, weights: list):
+        """Secure aggregation over the buffer (a SecAgg/SecAgg+ session per server step, among
+        the buffer's members): the worker that trained each member masks its staleness-weighted
+        update, and the Aggregator learns only the buffer's (bucket) sums."""
+        cohort = np.array(sorted(c for ids in picks for c in ids), np.int64)
+        parts: dict[int, list] = {}
+        for ref, ids, ws in zip(refs, picks, weights, strict=True):
+            by_worker: dict[int, tuple] = {}
+            for c, w in zip(ids, ws, strict=True):
+                held = by_worker.setdefault(self.trainer[c], ([], []))
+                held[0].append(c)
+                held[1].append(w)
+            for worker, (cs, wcs) in by_worker.items():
+                parts.setdefault(worker, []).append((ref, cs, wcs))
+        holders = [(w, [c for _, cs, _ in parts[w] for c in cs]) for w in sorted(parts)]
+        messages = [(cohort, parts[w]) for w, _ in holders]
+        adverts = [
+            wrapped[0] for wrapped in self.h.pool.call(holders, "secagg_buffer", round_, messages)
+        ]
+        return secure_step(self.h, round_, cohort, adverts, holders, records)
+
     def _forget(self) -> None:
         """Let go of parameter versions no update in flight needs any more."""
         needed = {v for *_, v in self.pending.values()}
         for v in [v for v in self.versions if v not in needed]:
             del self.versions[v]
+        self.trainer = {c: w for c, w in self.trainer.items() if c in self.pending}
 
     def save_versions(self, round_: int) -> None:
         """Beside checkpoint `round_`: the parameters of every version still in flight."""
@@ -177,5 +204,6 @@ def _clock_metrics(interval: Interval, clock: FedBuffClock, records: list[dict])
         "staleness_max": int(tau.max()) if len(tau) else None,
         "clients_unavailable": lost.count("unavailable"),
         "clients_dropped": lost.count("dropped"),
+        "clients_empty": lost.count("empty"),
         "clients_in_flight": len(clock.flight),
     }

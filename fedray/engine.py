@@ -21,6 +21,7 @@ from fedray.client.secure import NONFINITE
 from fedray.compression.clients import traffic
 from fedray.privacy.local import planned_steps
 from fedray.seeding import sample_clients
+from fedray.server.privacy import worst_noise_multiplier
 from fedray.server.secure import caught_metrics
 from fedray.system.rounds import SystemRounds
 
@@ -178,8 +179,12 @@ def budget_exceeded(h: Handles, round_: int) -> float | None:
         )
         q, steps = zip(*(planned_steps(s.client, int(n)) for n in h.sizes(cohort)))
         planned = (cohort.tolist(), [h.local_z] * len(q), list(q), list(steps))
+    # The max_participation accountant bounds what the run reports, so also what it spends.
+    bound = None if p.mode == "local" else h.system.projection(worst_noise_multiplier(h.scenario))
     if h.ledger is not None:
         projected = h.ledger.projection(*planned)
+    elif bound is not None:
+        projected = bound
     else:
         projection = h.aggregator.privacy_projection.remote(planned)
         projected = _ask(h, projection, "privacy_projection")

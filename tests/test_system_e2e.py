@@ -166,3 +166,46 @@ def test_fedbuff_with_buffer_equal_to_the_cohort_and_no_staleness_is_fedavg(tmp_
     np.testing.assert_array_equal(
         buffered.history.column("test_accuracy"), sync.history.column("test_accuracy")
     )
+
+
+SECURE = {"protocol": "secagg_plus", "bits": 24}
+
+
+@pytest.fixture(scope="module")
+def secure_async_runs(tmp_path_factory, warm):
+    """FedBuff under SecAgg+ (a session per buffer): two workers straight to step 5; one
+    worker to step 3, then resumed."""
+    tmp = tmp_path_factory.mktemp("secure_async")
+    two = fedray.run(
+        tiny(rounds=5, system=ASYNC, secure_aggregation=SECURE), out=tmp / "two", warm=warm
+    )
+    one = tiny(rounds=3, system=ASYNC, secure_aggregation=SECURE, resources__num_workers=1)
+    fedray.run(one, out=tmp / "one", warm=warm)
+    resumed = fedray.run(None, ["rounds=5"], resume=tmp / "one", warm=warm)
+    return two, resumed
+
+
+def test_fedbuff_under_secure_aggregation_sums_each_buffer(secure_async_runs, async_runs):
+    secure, plain = secure_async_runs[0], async_runs[0]
+    history = secure.history.to_pylist()
+
+    # One session per server step among the buffer's members, every one of them unmasked:
+    # the server's step is the plaintext one up to the fixed-point rounding of the sum.
+    assert [r["secagg_survivors"] for r in history] == [4] * 5
+    assert all(r["secagg_bytes_up_mean"] > 4 * len(secure.params) for r in history)
+    np.testing.assert_allclose(secure.params, plain.params, atol=1e-4)
+    assert secure.params.tobytes() != plain.params.tobytes()  # it did go through the field
+    rows = [c for c in clients(secure) if c["status"] == "trained"]
+    assert [c["staleness"] for c in rows] == [
+        c["staleness"] for c in clients(plain) if c["status"] == "trained"
+    ]
+    assert all(c["secagg_dropped_at"] == "" and c["secagg_bytes_up"] > 0 for c in rows)
+
+
+def test_fedbuff_under_secure_aggregation_reproduces_with_one_or_two_workers(
+    secure_async_runs,
+):
+    two, one_resumed = secure_async_runs
+
+    assert one_resumed.params.tobytes() == two.params.tobytes()
+    assert one_resumed.history.column("test_accuracy") == two.history.column("test_accuracy")

@@ -57,17 +57,24 @@ class SecureClients:
 
     def _reset(self, round_: int) -> None:
         if round_ != self.round:  # a new round: whatever an earlier one left is dead
-            self.round = round_
-            self._clear()
             s = self.scenario
             # Over-committed rounds ask more clients; those the clock keeps out never send
             # their keys, so the protocol sees them as dropouts before advertising.
             fed = s.federation
             count = cohort_size(s.system, fed.clients_per_round, fed.population)
-            cohort = seeding.sample_clients(s.seed, round_, fed.population, count, seeding.SAMPLE)
-            self._plan = round_plan(s, round_, cohort)
-            if s.secure_aggregation.server_attack == "drop_honest":
-                self._colluders = colluders(s, round_, self._plan)
+            self.open(
+                round_,
+                seeding.sample_clients(s.seed, round_, fed.population, count, seeding.SAMPLE),
+            )
+
+    def open(self, round_: int, cohort: np.ndarray) -> None:
+        """Start round `round_`'s protocol among `cohort`: a synchronous round's sample, or
+        the members of one FedBuff buffer (a session per buffer, opened when it fills)."""
+        self.round = round_
+        self._clear()
+        self._plan = round_plan(self.scenario, round_, cohort)
+        if self.scenario.secure_aggregation.server_attack == "drop_honest":
+            self._colluders = colluders(self.scenario, round_, self._plan)
 
     def _alive(self, client_id: int, stage: str) -> bool:
         """False once the client has dropped; drops it here if this is its stage."""

@@ -24,6 +24,7 @@ from fedray.compression import clients as compression
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
 from fedray.server.privacy import USER_LEVEL, client_noise, noise_rng
+from fedray.types import ClientUpdate
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,10 @@ class Worker:
         for record in records:
             if record["client_id"] in by_id:
                 record.update(status="trained", **by_id[record["client_id"]].metrics)
-        if self.secure is not None:
+        if self.secure is not None and self.scenario.system.mode != "async":
             return self._advertise(round_, updates), records
+        # FedBuff under secure aggregation: the update waits in the object store, where only
+        # workers read it, until its buffer fills and its session opens (`secagg_buffer`).
         return compression.wire_batch(updates, payloads, len(params)), records
 
     def _download(self, round_: int, params: np.ndarray, cid: int, states) -> tuple:
@@ -301,6 +304,23 @@ class Worker:
         for cid, row, num_examples in self.colluders.release(round_, crafted):
             keys += self._start_secure(round_, cid, row, num_examples)
         return keys
+
+    def secagg_buffer(self, round_: int, message: tuple) -> list:
+        """FedBuff server step `round_`: open the buffer's secure session (`message`: the
+        buffer's members, and the parts this worker's clients hold: (batch ref, client ids,
+        staleness weights)). Each client masks its update times its staleness weight, so the
+        server's sum is the buffer's weighted sum. Returns the clients' public keys."""
+        cohort, parts = message
+        self.secure.open(round_, np.asarray(cohort, np.int64))
+        updates = []
+        for ref, ids, weights in parts:
+            batch = ray.get(ref)
+            where = {int(c): i for i, c in enumerate(batch.client_ids)}
+            for cid, w in zip(ids, weights, strict=True):
+                i = where[int(cid)]
+                delta = batch.deltas[i] if w == 1 else batch.deltas[i] * np.float32(w)
+                updates.append(ClientUpdate(int(cid), delta, int(batch.num_examples[i])))
+        return self._advertise(round_, sorted(updates, key=lambda u: u.client_id))
 
     def secagg_share(self, round_: int, neighbour_keys: dict) -> list:
         return self.secure.share(round_, neighbour_keys)

@@ -66,15 +66,20 @@ def check(s: Scenario, problems: Problems) -> None:
             "'colluding' or 'auto', or attack.allow_omniscient: true",
         )
     # Bucket sizes by arithmetic, not bucket_sizes(): a list of `buckets` sizes could be huge.
-    cohort, buckets = s.federation.clients_per_round, max(cfg.buckets, 1)
+    # FedBuff runs one session per buffer, among the buffer's members.
+    if s.system.mode == "async":
+        cohort, per = s.system.fedbuff.buffer, "in a FedBuff buffer (system.fedbuff.buffer)"
+    else:
+        cohort, per = s.federation.clients_per_round, "per round"
+    buckets = max(cfg.buckets, 1)
     smallest, n = cohort // buckets, -(-cohort // buckets)
     if smallest < 3:
         problems.add(
             "secure_aggregation.buckets",
             f"buckets of {smallest} client(s) would reveal individual updates "
-            f"({s.federation.clients_per_round} clients per round)",
+            f"({cohort} clients {per})",
             cfg.buckets,
-            f"<= {s.federation.clients_per_round // 3} (3 or more clients per bucket)",
+            f"<= {cohort // 3} (3 or more clients per bucket)",
         )
         return
     if cfg.protocol == "secagg_plus" and cfg.neighbors is not None and cfg.neighbors % 2:
@@ -92,6 +97,8 @@ def check(s: Scenario, problems: Problems) -> None:
             cfg.protocol,
             "secagg_plus (k ~ log n neighbours), or buckets of at most 5000 clients",
         )
+    if not (0 <= cfg.assumed_corrupt < 1 and 0 <= cfg.assumed_dropout < 1):
+        return  # out of range: reported with the field; k and t cannot be chosen from it
     k, t = neighbours_and_threshold(cfg, smallest)
     if t > MAX_THRESHOLD:
         problems.add(

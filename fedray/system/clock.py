@@ -25,6 +25,7 @@ UNAVAILABLE = "unavailable"
 DROPPED = "dropped"
 DEADLINE = "deadline"
 SURPLUS = "surplus"  # over-commitment: it would report, but the first K already did
+EMPTY = "empty"  # it holds no training examples: it downloads, has nothing to send, leaves
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,10 @@ def plan_round(
     reason, dropped_at, steps, finish = _dropouts(system, u, prof.dropout, full, times)
     if system.deadline is not None:
         steps, finish = _deadline(system, times, reason, steps, finish)
+    # An empty client never fills one of the K report slots (nor a FedBuff buffer's).
+    empty = (np.asarray(sizes) == 0) & (reason == REPORTS)
+    reason[empty], dropped_at[empty] = EMPTY, ""
+    finish[empty] = start + times.down[empty]
     off = ~online(system.availability, seed, round_, ids, start)
     reason[off], dropped_at[off] = UNAVAILABLE, ""
     finish[off] = np.nan

@@ -96,6 +96,16 @@ class SystemRounds:
         row.update(self.participation.summary())
         self._privacy(row)
 
+    def projection(self, z: float) -> float | None:
+        """Under the max_participation accountant, the bound if one more round runs at noise
+        multiplier `z`: the most-participating client may report in it once more, so its
+        count grows by one (None under the Poisson accountant)."""
+        if self.s.system.accountant != "max_participation":
+            return None
+        p = self.s.privacy
+        count = self.participation.summary()["participation_max"] + 1
+        return max_participation_epsilon([*self.zs, z], count, p.delta, p.accountant)
+
     def _privacy(self, row: dict) -> None:
         """The max_participation bound beside (or, when chosen, instead of) Poisson's."""
         z = row.get("privacy_noise_multiplier")
@@ -115,7 +125,7 @@ def round_metrics(plan: clock.RoundPlan, start: float) -> dict:
     """Virtual time and why clients did not report, for metrics.parquet."""
     counts = {
         r: int((plan.reason == r).sum())
-        for r in (clock.UNAVAILABLE, clock.DROPPED, clock.DEADLINE, clock.SURPLUS)
+        for r in (clock.UNAVAILABLE, clock.DROPPED, clock.DEADLINE, clock.SURPLUS, clock.EMPTY)
     }
     reports = plan.reason == clock.REPORTS
     return {
@@ -125,5 +135,7 @@ def round_metrics(plan: clock.RoundPlan, start: float) -> dict:
         "clients_dropped": counts[clock.DROPPED],
         "clients_deadline": counts[clock.DEADLINE],
         "clients_surplus": counts[clock.SURPLUS],
+        # Under the clock an empty client never reaches a worker: counted here, not there.
+        "clients_empty": counts[clock.EMPTY],
         "clients_partial": int((reports & (plan.steps < plan.full_steps)).sum()),
     }

@@ -112,12 +112,12 @@ def _check_async(s, problems) -> None:
             "partial work is cut at a round's deadline, and FedBuff has none",
             "false with system.mode: async",
         ),
-        "secure_aggregation.protocol": (
-            s.secure_aggregation.protocol != "none",
-            s.secure_aggregation.protocol,
-            "a buffer mixes updates whose secure-aggregation sessions belong to different "
-            "model versions; per-buffer SecAgg is not built yet",
-            "'none' with system.mode: async",
+        "compression.type": (
+            s.secure_aggregation.protocol != "none" and s.compression.type != "none",
+            s.compression.type,
+            "under secure aggregation a buffer's members mask their updates when it fills, and "
+            "the coordinates random-k shares are drawn per synchronous round",
+            "'none' with system.mode: async and secure aggregation",
         ),
         "privacy.mode": (
             s.privacy.mode == "local",
@@ -126,10 +126,12 @@ def _check_async(s, problems) -> None:
             "none, central or distributed with system.mode: async",
         ),
         "system.fedbuff.buffer": (
-            s.privacy.mode == "central" and sysc.fedbuff.buffer != s.federation.clients_per_round,
+            s.privacy.mode in ("central", "distributed")
+            and sysc.fedbuff.buffer != s.federation.clients_per_round,
             sysc.fedbuff.buffer,
-            "central DP noises each server step's mean for federation.clients_per_round "
-            "clients and accounts q = clients_per_round / population per step",
+            f"{s.privacy.mode} DP noises each server step's mean for "
+            "federation.clients_per_round clients and accounts q = clients_per_round / "
+            "population per step",
             f"federation.clients_per_round ({s.federation.clients_per_round})",
         ),
         "strategy.name": (

@@ -75,6 +75,16 @@ def test_over_commitment_keeps_exactly_the_first_k_finishers_ties_by_id():
     assert p.end == pytest.approx(4.8)  # the K-th report ends the round
 
 
+def test_an_empty_client_never_takes_one_of_the_k_report_slots():
+    # Client 11 holds no examples: it would "finish" first (download and upload only).
+    p = plan(fixed(over_commit=0.7), [10, 11, 12, 13], [8, 0, 4, 20], wanted=2)
+
+    assert list(p.reason) == ["", clock.EMPTY, "", clock.SURPLUS]
+    assert p.trains().tolist() == [10, 12]
+    assert p.steps[1] == 0 and p.finish[1] == pytest.approx(2.0)  # it downloaded, then left
+    assert p.end == pytest.approx(4.8)  # the second real report
+
+
 def test_cohort_size_over_commits_within_the_population():
     assert clock.cohort_size(System(mode="sync", over_commit=0.3), 10, 100) == 13
     assert clock.cohort_size(System(mode="sync", over_commit=0.3), 10, 11) == 11

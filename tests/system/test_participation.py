@@ -49,3 +49,22 @@ def test_max_participation_is_that_many_unsampled_gaussian_mechanisms():
     assert bound == pytest.approx(epsilon([(1.0, 1.0, 1), (1.2, 1.0, 1)], delta=1e-5))
     assert bound > epsilon([(1.0, 0.1, 4)], delta=1e-5)  # no amplification by sampling
     assert max_participation_epsilon(zs, 0, 1e-5, "rdp") == 0.0
+
+
+def test_the_budget_projection_follows_the_max_participation_accountant():
+    from fedray.scenario import load_scenario
+    from fedray.system.rounds import SystemRounds
+    from tests.factories import tiny
+
+    system = {"mode": "sync", "accountant": "max_participation"}
+    central = {"mode": "central", "noise_multiplier": 1.3}
+    rounds = SystemRounds(load_scenario(tiny(system=system, privacy=central)), dim=10)
+    rounds.participation.add([{"client_id": 7, "status": "trained"}])
+    rounds.zs = [1.3]
+
+    # The most-participating client may report once more: two rounds at q = 1.
+    assert rounds.projection(1.3) == pytest.approx(
+        epsilon([(1.3, 1.0, 1), (1.3, 1.0, 1)], delta=1e-5)
+    )
+    poisson = SystemRounds(load_scenario(tiny(system={"mode": "sync"}, privacy=central)), dim=10)
+    assert poisson.projection(1.3) is None

@@ -15,13 +15,31 @@ def problems(**overrides) -> str:
 def test_async_refuses_what_it_cannot_compose_with_and_says_why():
     text = problems(
         system={"mode": "async", "deadline": 5, "over_commit": 0.5},
-        secure_aggregation={"protocol": "secagg"},
+        secure_aggregation={"protocol": "secagg_plus"},
+        compression={"type": "randomk", "fraction": 0.1, "shared": True},
         strategy={"name": "scaffold"},
     )
 
-    for path in ("system.deadline", "system.over_commit", "secure_aggregation.protocol"):
+    for path in ("system.deadline", "system.over_commit", "compression.type"):
         assert f"{path}: cannot compose with system.mode: async" in text
     assert "strategy.name: cannot compose" in text
+
+
+def test_secure_fedbuff_sizes_its_sessions_by_the_buffer_not_the_round():
+    # A session per buffer: 3 buckets of a 4-update buffer would hold 1 client each.
+    text = problems(
+        system={"mode": "async", "fedbuff": {"concurrency": 8, "buffer": 4}},
+        secure_aggregation={"protocol": "secagg_plus", "buckets": 3},
+        defense={"type": "median"},
+    )
+
+    assert "buckets of 1 client(s) would reveal individual updates (4 clients in a FedBuff" in text
+    load_scenario(
+        tiny(
+            system={"mode": "async", "fedbuff": {"concurrency": 8, "buffer": 4}},
+            secure_aggregation={"protocol": "secagg_plus"},
+        )
+    )
 
 
 def test_fedbuff_cannot_keep_more_clients_in_flight_than_exist():
