@@ -91,8 +91,11 @@ def craft(
         return malicious.astype(np.float32, copy=True), metrics
     params = a.params
     if a.type == "alie" and params.z is None and knowledge(scenario) == "colluding":
-        # Colluders do not count the honest clients; they know the cohort size, n.
-        n = max(scenario.federation.clients_per_round, len(malicious))
+        # Colluders do not count the honest clients; they know the cohort size, n (FedBuff:
+        # the buffer's).
+        async_ = scenario.system.mode == "async"
+        cohort = scenario.system.fedbuff.buffer if async_ else scenario.federation.clients_per_round
+        n = max(cohort, len(malicious))
         try:
             params = dataclasses.replace(params, z=alie_z(n, len(malicious)))
         except ValueError as exc:
