@@ -130,3 +130,21 @@ def test_no_finite_reference_row_leaves_the_rows_as_they_are():
     out, metrics = craft(s, 1, rows, rows, needs_reference=True)
 
     assert np.isnan(out).all() and metrics["attack_reference_rows"] == 0
+
+
+def test_under_fedbuff_alie_takes_the_buffer_as_its_cohort():
+    s = load_scenario(
+        {
+            "federation": {"population": 40, "clients_per_round": 10},
+            "system": {"mode": "async", "fedbuff": {"concurrency": 30, "buffer": 20}},
+            "attack": {"type": "alie", "count": 4},
+            "secure_aggregation": SECAGG,
+        }
+    )
+    rows = cluster(4, 5, seed=2)
+
+    out, _ = craft(s, 1, rows, rows, needs_reference=True)
+
+    r = rows.astype(np.float64)
+    expected = r.mean(axis=0) - alie_z(20, 4) * r.std(axis=0)
+    np.testing.assert_allclose(out, np.tile(expected, (4, 1)).astype(np.float32), rtol=1e-6)
