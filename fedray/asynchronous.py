@@ -22,6 +22,7 @@ import numpy as np
 import ray
 
 from fedray import calls
+from fedray.client.colluders import coordinate
 from fedray.engine import Handles, _ask, round_row, run_rounds, secure_step, start_system
 from fedray.files import write_durably
 from fedray.system.fedbuff import FedBuffClock, Interval
@@ -156,7 +157,9 @@ class FedBuffPlayer:
         adverts = [
             wrapped[0] for wrapped in self.h.pool.call(holders, "secagg_buffer", round_, messages)
         ]
-        return secure_step(self.h, round_, cohort, adverts, holders, records)
+        keys, attack = coordinate(self.h, round_, holders)  # a model attack's colluders
+        adverts += [ref for wrapped in keys for ref in wrapped]
+        return {**secure_step(self.h, round_, cohort, adverts, holders, records), **attack}
 
     def _forget(self) -> None:
         """Let go of parameter versions no update in flight needs any more."""

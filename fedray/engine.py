@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedray import calls, checkpoint, seeding
+from fedray.client.colluders import coordinate
 from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
 from fedray.compression.clients import traffic
@@ -74,8 +75,10 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     )
     if s.secure_aggregation.protocol == "none":
         server = _ask(h, h.aggregator.step.remote(round_, *update_refs), "step")
-    else:
-        server = secure_step(h, round_, cohort, update_refs, holders, records)
+    else:  # a model attack's colluders craft their rows first, from their own updates only
+        keys, attack = coordinate(h, round_, holders)
+        keys = [ref for wrapped in keys for ref in wrapped]
+        server = {**secure_step(h, round_, cohort, update_refs + keys, holders, records), **attack}
     params_ref = h.aggregator.params.remote()
     row, histograms = round_row(h, round_, server, records, failed, params_ref, len(cohort))
     if s.privacy.mode == "local":

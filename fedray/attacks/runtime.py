@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from fedray import seeding
-from fedray.attacks import DATA_ATTACKS, MODEL_ATTACKS, apply_trigger, is_active, malicious_clients
+from fedray.attacks import DATA_ATTACKS, apply_trigger, collusion, is_active, malicious_clients
 from fedray.data.federation import ClientData
-from fedray.registry import is_plugin, lookup
 from fedray.types import UpdateBatch
 
 OMNISCIENT = {"alie", "ipm", "min_max", "min_sum"}  # need the round's honest updates
@@ -58,7 +57,8 @@ def attack_batch(
 ) -> tuple[UpdateBatch, dict]:
     """Rewrite the malicious rows of a round's batch; return (batch, metrics).
 
-    The model attack sees the honest rows of the round (finite ones), as in the papers; then
+    The model attack sees the honest rows of the round (finite ones), as in the papers, or
+    with `attack.knowledge: colluding` only the malicious rows themselves; then
     every malicious row is multiplied by `attack.boost` (model replacement, Bagdasaryan et
     al. 2020). Metrics: how many malicious clients took part, honest and malicious norms.
     """
@@ -68,15 +68,14 @@ def attack_batch(
     if not bad.any() or not active(scenario, round_):
         return batch, metrics
     deltas = batch.deltas.copy()
-    honest = deltas[~bad]
-    honest = honest[np.isfinite(honest).all(axis=1)]
-    if a.type in MODEL_ATTACKS or is_plugin(a.type):
-        if not (a.type in OMNISCIENT and len(honest) == 0):  # nobody honest to imitate this round
-            rng = seeding.rng(scenario.seed, round_, 0, seeding.ATTACK)
-            try:
-                deltas[bad] = lookup(MODEL_ATTACKS, a.type).fn(honest, deltas[bad], a.params, rng)
-            except ValueError as exc:  # e.g. ALIE's z is undefined with a malicious majority
-                metrics.update(attack_skipped=1.0, attack_error=str(exc))
+    if collusion.is_model_attack(scenario):
+        # Omniscient: the round's honest rows; colluding: only the malicious clients' own.
+        omniscient = collusion.knowledge(scenario) == "omniscient"
+        reference = deltas[~bad] if omniscient else deltas[bad]
+        deltas[bad], info = collusion.craft(
+            scenario, round_, reference, deltas[bad], needs_reference=a.type in OMNISCIENT
+        )
+        metrics.update(info)
     deltas[bad] *= np.float32(a.boost)
     norms = np.linalg.norm(deltas.astype(np.float64), axis=1)
     metrics.update(malicious_norm_mean=float(norms[bad].mean()))

@@ -53,9 +53,11 @@ class Worker:
         self.malicious = set(runtime.adversary(self.scenario).tolist())
         self.secure = None
         if self.scenario.secure_aggregation.protocol != "none":
+            from fedray.client.colluders import Colluders
             from fedray.client.secure import SecureClients
 
             self.secure = SecureClients(self.scenario)
+            self.colluders = Colluders(self.scenario, self.malicious)
         # Cross-silo: each client trains alone on its own actor; blocks would buy nothing.
         mode = "off" if own_clients else self.scenario.client.vectorize
         self.vectorize, self.vectorize_reason = choose(
@@ -279,12 +281,28 @@ class Worker:
         shared = compression.shared_indices(self.scenario, round_, len(updates[0].delta))
         for u in updates:
             delta = u.delta if shared is None else u.delta[shared]
-            if u.client_id in self.malicious and runtime.active(self.scenario, round_):
-                delta = delta * np.float32(self.scenario.attack.boost)
-            if self.scenario.privacy.mode in USER_LEVEL:
-                noise = noise_rng(self.scenario, round_, u.client_id)
-                delta = client_noise(self.scenario, delta, noise)
-            keys += self.secure.start(round_, u.client_id, delta, u.num_examples)
+            # A model attack's colluders craft this row first (fedray.client.colluders).
+            if not self.colluders.hold(round_, u.client_id, delta, u.num_examples):
+                keys += self._start_secure(round_, u.client_id, delta, u.num_examples)
+        return keys
+
+    def _start_secure(self, round_: int, cid: int, delta: np.ndarray, num_examples: int) -> list:
+        """Boost (malicious), add the client's DP noise, open its session; its public keys."""
+        if cid in self.malicious and runtime.active(self.scenario, round_):
+            delta = delta * np.float32(self.scenario.attack.boost)
+        if self.scenario.privacy.mode in USER_LEVEL:
+            delta = client_noise(self.scenario, delta, noise_rng(self.scenario, round_, cid))
+        return self.secure.start(round_, cid, delta, num_examples)
+
+    def collude_rows(self, round_: int) -> dict:
+        """The malicious clients' own updates held this round, for the colluders' coordinator."""
+        return self.colluders.rows(round_)
+
+    def secagg_collude(self, round_: int, crafted: dict) -> list:
+        """Open the held malicious clients' sessions with their crafted rows; their keys."""
+        keys = []
+        for cid, row, num_examples in self.colluders.release(round_, crafted):
+            keys += self._start_secure(round_, cid, row, num_examples)
         return keys
 
     def secagg_buffer(self, round_: int, message: tuple) -> list:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 
+from fedray.attacks import DATA_ATTACKS
 from fedray.compression import checks as compression_checks
 from fedray.data import GENERATED
 from fedray.scenario import secure_rules
@@ -140,6 +141,14 @@ def _check_attack(s: Scenario, problems: Problems) -> None:
             f"attack {a.type!r} has no malicious clients",
             0,
             "a share in (0, 1] or attack.count >= 1",
+        )
+    if a.knowledge != "auto" and a.type in DATA_ATTACKS:
+        problems.add(
+            "attack.knowledge",
+            f"{a.type} poisons the malicious clients' own data; knowledge only applies to "
+            "model attacks, which craft updates from benign statistics",
+            a.knowledge,
+            "'auto' (or leave it out)",
         )
     if a.count is not None and a.count > s.federation.population:
         problems.add(

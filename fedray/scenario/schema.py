@@ -120,6 +120,11 @@ class Attack:
     every: int = field(default=1, metadata={"min": 1})
     # Model replacement (Bagdasaryan et al. 2020): malicious updates times boost, after the attack.
     boost: float = field(default=1.0, metadata={"gt": 0})
+    # What a model attack's statistics come from: every honest update (omniscient), the
+    # malicious clients' own (colluding); auto: omniscient in plaintext, colluding under
+    # secure aggregation, where omniscient needs allow_omniscient (an upper bound).
+    knowledge: Literal["auto", "omniscient", "colluding"] = "auto"
+    allow_omniscient: bool = False
     params: Any = None
 
 

@@ -52,13 +52,18 @@ def check(s: Scenario, problems: Problems) -> None:
             s.defense.type,
             "'none', or secure_aggregation.buckets >= 2",
         )
-    if s.attack.type != "none" and (s.attack.type in MODEL_ATTACKS or is_plugin(s.attack.type)):
+    a = s.attack
+    model_attack = a.type != "none" and (a.type in MODEL_ATTACKS or is_plugin(a.type))
+    if model_attack and a.knowledge == "omniscient" and not a.allow_omniscient:
         problems.add(
-            "attack.type",
-            "model-poisoning attacks rewrite plaintext updates on the server side of the "
-            "simulation, which secure aggregation hides",
-            s.attack.type,
-            "a data attack (label_flip, backdoor; attack.boost scales it client-side)",
+            "attack.knowledge",
+            "an omniscient adversary reads every honest update, which secure aggregation hides "
+            "from everyone: the run would be an upper bound, not an attack anyone can mount. "
+            "Use colluding (the malicious clients pool their own updates), or set "
+            "attack.allow_omniscient: true to run the upper bound (the run reports "
+            "attack_upper_bound)",
+            a.knowledge,
+            "'colluding' or 'auto', or attack.allow_omniscient: true",
         )
     # Bucket sizes by arithmetic, not bucket_sizes(): a list of `buckets` sizes could be huge.
     # FedBuff runs one session per buffer, among the buffer's members.

@@ -50,15 +50,26 @@ def test_buckets_too_small_to_hide_an_update_are_refused():
     assert "reveal individual updates" in line  # 10 clients in 5 buckets of 2
 
 
-def test_model_attacks_are_refused_data_attacks_allowed():
+def test_model_attacks_collude_under_secagg_omniscient_only_as_an_upper_bound():
+    ipm = {"type": "ipm", "fraction": 0.2}
+    assert load_scenario({"attack": ipm, "secure_aggregation": SECAGG}).attack.knowledge == "auto"
     line = one(
-        problems_of({"attack": {"type": "ipm", "fraction": 0.2}, "secure_aggregation": SECAGG}),
-        "attack.type",
+        problems_of({"attack": {**ipm, "knowledge": "omniscient"}, "secure_aggregation": SECAGG}),
+        "attack.knowledge",
     )
-    assert "data attack" in line
+    assert "upper bound" in line and "allow_omniscient" in line and "colluding" in line
+    bound = {**ipm, "knowledge": "omniscient", "allow_omniscient": True}
+    assert load_scenario({"attack": bound, "secure_aggregation": SECAGG})
+    assert load_scenario({"attack": {**ipm, "knowledge": "omniscient"}})  # plaintext: fine
     assert load_scenario(
         {"attack": {"type": "label_flip", "fraction": 0.2}, "secure_aggregation": SECAGG}
     )
+
+
+def test_knowledge_is_refused_for_data_attacks():
+    flip = {"type": "label_flip", "fraction": 0.2, "knowledge": "colluding"}
+    line = one(problems_of({"attack": flip}), "attack.knowledge")
+    assert "model attacks" in line
 
 
 def test_modulus_too_small_for_the_cohort_is_refused():
