@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fedray.attacks import adaptive, dba, edge_case, neurotoxin, poisonedfl
@@ -74,11 +76,16 @@ def edge_set(scenario) -> edge_case.EdgeSet:
     return _EDGES[key]
 
 
+@functools.lru_cache(maxsize=4)
+def _malicious(seed: int, population: int, share) -> np.ndarray:
+    return malicious_clients(seed, population, share)
+
+
 def dba_part(scenario, client_id: int) -> int:
     """The trigger part of a malicious client: its rank among the sorted malicious ids."""
     a = scenario.attack
     share = a.count if a.count is not None else a.fraction
-    ids = malicious_clients(scenario.seed, scenario.federation.population, share)
+    ids = _malicious(scenario.seed, scenario.federation.population, share)
     return int(np.searchsorted(ids, client_id))
 
 
