@@ -35,6 +35,7 @@ def save(out: Path, state: ServerState) -> Path:
     arrays = {f"strategy/{k}": np.asarray(v) for k, v in state.strategy_state.items()}
     arrays.update({f"defense/{k}": np.asarray(v) for k, v in state.defense_state.items()})
     arrays.update({f"privacy/{k}": np.asarray(v) for k, v in state.privacy_state.items()})
+    arrays.update({f"attack/{k}": np.asarray(v) for k, v in state.attack_state.items()})
     if state.client_states is not None:
         arrays["clients/ids"], arrays["clients/values"] = state.client_states
     buffer = io.BytesIO()
@@ -129,6 +130,7 @@ def _parse(data: bytes) -> ServerState:
             group("defense"),
             clients,
             group("privacy"),
+            group("attack"),
         )
 
 

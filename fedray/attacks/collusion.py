@@ -23,7 +23,7 @@ import dataclasses
 import numpy as np
 
 from fedray import seeding
-from fedray.attacks import MODEL_ATTACKS
+from fedray.attacks import MODEL_ATTACKS, frontier
 from fedray.attacks.alie import alie_z
 from fedray.attacks.common import honest_mean, honest_std
 from fedray.defenses.krum import pairwise_sq_distances
@@ -64,7 +64,13 @@ def statistics(rows: np.ndarray) -> dict[str, np.ndarray | float]:
 
 
 def craft(
-    scenario, round_: int, reference: np.ndarray, malicious: np.ndarray, *, needs_reference: bool
+    scenario,
+    round_: int,
+    reference: np.ndarray,
+    malicious: np.ndarray,
+    *,
+    needs_reference: bool,
+    view=None,
 ) -> tuple[np.ndarray, dict]:
     """Return the malicious rows under the scenario's model attack, and metrics.
 
@@ -104,16 +110,20 @@ def craft(
                 "attack_skipped": 1.0,
                 "attack_error": str(exc),
             }
+    if params is not a.params:
+        scenario = dataclasses.replace(scenario, attack=dataclasses.replace(a, params=params))
     rng = seeding.rng(scenario.seed, round_, 0, seeding.ATTACK)
     try:
-        rows = lookup(MODEL_ATTACKS, a.type).fn(reference, malicious, params, rng)
+        fn = lookup(MODEL_ATTACKS, a.type).fn
+        # `view`: what the newer attacks read (the defense in place, the model's history).
+        rows, more = frontier.craft(scenario, reference, malicious, rng, view, fn)
     except ValueError as exc:  # e.g. ALIE's z is undefined with a malicious majority
         return malicious.astype(np.float32, copy=True), {
             **metrics,
             "attack_skipped": 1.0,
             "attack_error": str(exc),
         }
-    return np.asarray(rows, np.float32), metrics
+    return np.asarray(rows, np.float32), {**metrics, **more}
 
 
 def craft_by_id(

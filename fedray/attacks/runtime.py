@@ -10,11 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 from fedray import seeding
-from fedray.attacks import DATA_ATTACKS, apply_trigger, collusion, is_active, malicious_clients
+from fedray.attacks import (
+    DATA_ATTACKS,
+    apply_trigger,
+    collusion,
+    frontier,
+    is_active,
+    malicious_clients,
+)
+from fedray.attacks.view import AttackView
 from fedray.data.federation import ClientData
+from fedray.registry import is_plugin
 from fedray.types import UpdateBatch
 
-OMNISCIENT = {"alie", "ipm", "min_max", "min_sum"}  # need the round's honest updates
+# need the round's honest updates
+OMNISCIENT = {"alie", "ipm", "min_max", "min_sum"} | frontier.HONEST_NEEDED
 
 
 def adversary(scenario) -> np.ndarray:
@@ -39,6 +49,8 @@ def poison_data(
     if a.type not in DATA_ATTACKS:
         return data
     rng = seeding.rng(scenario.seed, round_, client_id, seeding.ATTACK)
+    if a.type in frontier.POISONERS:
+        return frontier.poison(scenario, data, client_id, rng, num_classes, input_shape)
     if a.type == "label_flip":
         return ClientData(
             data.x_train,
@@ -53,9 +65,12 @@ def poison_data(
 
 
 def attack_batch(
-    scenario, batch: UpdateBatch, malicious: np.ndarray, round_: int
+    scenario, batch: UpdateBatch, malicious: np.ndarray, round_: int, view: AttackView | None = None
 ) -> tuple[UpdateBatch, dict]:
     """Rewrite the malicious rows of a round's batch; return (batch, metrics).
+
+    `view` is what the newer attacks read (the defense in place, the model's history, their
+    own state); a stateful attack returns its next state as metrics["attack_state"].
 
     The model attack sees the honest rows of the round (finite ones), as in the papers, or
     with `attack.knowledge: colluding` only the malicious rows themselves; then
@@ -73,9 +88,15 @@ def attack_batch(
         omniscient = collusion.knowledge(scenario) == "omniscient"
         reference = deltas[~bad] if omniscient else deltas[bad]
         deltas[bad], info = collusion.craft(
-            scenario, round_, reference, deltas[bad], needs_reference=a.type in OMNISCIENT
+            scenario,
+            round_,
+            reference,
+            deltas[bad],
+            needs_reference=a.type in OMNISCIENT,
+            view=view,
         )
         metrics.update(info)
+    deltas[bad] = frontier.project_rows(scenario, deltas[bad], view)
     deltas[bad] *= np.float32(a.boost)
     norms = np.linalg.norm(deltas.astype(np.float64), axis=1)
     metrics.update(malicious_norm_mean=float(norms[bad].mean()))
@@ -90,6 +111,9 @@ def check(scenario, num_classes: int, input_shape) -> None:
     """Try the data attack on a two-example batch so bad parameters (a target label the data
     does not have, a trigger larger than the image) fail before any actor starts."""
     a = scenario.attack
+    if is_plugin(a.type) or a.type in frontier.POISONERS:
+        frontier.check(scenario, num_classes, input_shape)
+        return
     if a.type not in DATA_ATTACKS:
         return
     rng = np.random.default_rng(0)
@@ -108,6 +132,8 @@ def attack_metrics(scenario, predict, x_test: np.ndarray, y_test: np.ndarray, in
     the target that the model, given the trigger, assigns to the target.
     """
     a = scenario.attack
+    if a.type in frontier.BACKDOORS:
+        return frontier.metrics(scenario, predict, x_test, y_test, input_shape)
     if a.type == "backdoor":
         keep = y_test != a.params.target
         triggered = apply_trigger(x_test[keep], input_shape, a.params)

@@ -11,7 +11,7 @@ import os
 from fedray.attacks import DATA_ATTACKS
 from fedray.compression import checks as compression_checks
 from fedray.data import GENERATED
-from fedray.scenario import secure_rules
+from fedray.scenario import attack_rules, secure_rules
 from fedray.scenario.convert import Problems
 from fedray.scenario.schema import Scenario
 from fedray.system import rules as system_rules
@@ -38,6 +38,7 @@ def check(s: Scenario, problems: Problems) -> None:
     _check_strategy(s, problems)
     _check_defense(s, problems)
     _check_attack(s, problems)
+    attack_rules.check(s, problems)
     secure_rules.check(s, problems)
     _check_privacy(s, problems)
     for problem in compression_checks.problems(s):

@@ -12,19 +12,21 @@ import numpy as np
 import torch
 
 from fedray import calls, seeding
-from fedray.attacks import runtime
+from fedray.attacks import frontier, runtime
+from fedray.attacks.view import AttackView
 from fedray.client.plan import client_plan
 from fedray.client.pool import answered
 from fedray.client.train import evaluate, train_client
 from fedray.compression import clients as compression
 from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
+from fedray.defenses.common import RoundContext
 from fedray.models import build_model, unflatten
 from fedray.server import audit, privacy
 from fedray.server.buffer import buffered
 from fedray.server.client_state import defense_tables, read_history, write_history
 from fedray.server.secure import SecureRound, round_plan
-from fedray.server.state import ServerState, server_round
+from fedray.server.state import ServerState, make_aggregate, server_round
 from fedray.strategies.scaffold import server_message
 from fedray.types import UpdateBatch
 
@@ -86,16 +88,19 @@ class Aggregator:
         )
         batch = UpdateBatch.concat(list(batches)) if batches else empty
         batch = compression.decode_batch(batch, dim)
-        batch, attack = runtime.attack_batch(self.scenario, batch, self._malicious, round_)
+        reference = self._reference(round_)
+        view = self._attack_view(round_, reference)
+        batch, attack = runtime.attack_batch(self.scenario, batch, self._malicious, round_, view)
+        attack_state = attack.pop("attack_state", view.state)
         if runtime.active(self.scenario, round_):  # the adversary sends through the codec too
             bad = np.isin(batch.client_ids, self._malicious)
             batch = compression.recompress(self.scenario, round_, batch, bad)
-        reference = self._reference(round_)
         tables = defense_tables(self.scenario.defense) if self.store is not None else ()
         history = {t: read_history(self.store, t, batch.client_ids, self._timeout) for t in tables}
         self.state, metrics = server_round(
             self.state, batch, self.scenario, reference, history=next(iter(history.values()), None)
         )
+        self.state = replace(self.state, attack_state=attack_state)
         for table, old in history.items():  # each kept client's history gains its update
             kept = ~np.isin(batch.client_ids, metrics["rejected_ids"])
             rows = old[kept] + batch.deltas[kept].astype(np.float32)
@@ -114,6 +119,23 @@ class Aggregator:
                 put = self.store.put.remote(table, ids, rows)
                 calls.get(put, self._timeout, f"the client state store (its {table} write)")
         return metrics
+
+    def _attack_view(self, round_: int, reference) -> AttackView:
+        """What the adversary knows this round: the model, last aggregate, the defense in place
+        (its queries draw from their own stream, so they leave the real rule's draws alone)."""
+        s, state = self.scenario, self.state
+
+        def defense(rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            # Client slot `population` names no client: no data-poisoning stream shares it.
+            rng = seeding.rng(s.seed, round_, s.federation.population, seeding.ATTACK)
+            ctx = RoundContext(rng, state.defense_state.get("previous"), reference)
+            aggregate, _ = make_aggregate(s.defense, ctx)
+            w = np.ones(len(rows)) if weights is None else np.asarray(weights, np.float64)
+            return aggregate(np.asarray(rows, np.float32), w)
+
+        memory = frontier.observe(s, state.attack_state, state.params, round_)
+        previous = state.defense_state.get("previous")
+        return AttackView(round_, s.seed, state.params, previous, defense, memory)
 
     def buffer_step(self, round_: int, picks: list, weights: list, *batches: UpdateBatch) -> dict:
         """FedBuff: apply server step `round_` to the buffered rows of `batches` (`picks[i]`

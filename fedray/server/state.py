@@ -25,6 +25,7 @@ class ServerState:
     defense_state: dict = field(default_factory=dict)  # the previous aggregate (centered clipping)
     client_states: tuple | None = None  # (ids, (k, d)) persisted client variates, in checkpoints
     privacy_state: dict = field(default_factory=dict)  # the privacy ledger (server/privacy.py)
+    attack_state: dict = field(default_factory=dict)  # a stateful attack's memory (PoisonedFL)
 
 
 def screen(batch: UpdateBatch, dim: int) -> tuple[np.ndarray, dict]:

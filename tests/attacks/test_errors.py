@@ -79,7 +79,9 @@ def test_adversary_errors(call, message):
 
 
 def test_unknown_attack_names_list_the_valid_ones():
-    with pytest.raises(KeyError, match="alie, gaussian, ipm, min_max, min_sum, none, scaling"):
+    with pytest.raises(
+        KeyError, match="alie, fang, gaussian, ipm, mimic, min_max, min_sum, none, opt_alie"
+    ):
         lookup(MODEL_ATTACKS, "alei")
-    with pytest.raises(KeyError, match="backdoor, label_flip"):
+    with pytest.raises(KeyError, match="backdoor, dba, edge_case, label_flip, neurotoxin"):
         lookup(DATA_ATTACKS, "flip")

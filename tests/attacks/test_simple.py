@@ -64,12 +64,23 @@ def test_gaussian_is_deterministic_in_the_rng():
     assert first.tobytes() != other.tobytes()
 
 
+def craft(name: str, honest, malicious):
+    """Call a model attack; those that read the round's view get a median defense."""
+    from fedray.attacks.frontier import VIEWED
+    from fedray.attacks.view import AttackView
+
+    entry, rng = MODEL_ATTACKS[name], np.random.default_rng(0)
+    if name not in VIEWED:
+        return entry.fn(honest, malicious, entry.params(), rng)
+    view = AttackView(defense=lambda rows, w=None: np.median(rows, axis=0).astype(np.float32))
+    return entry.fn(honest, malicious, entry.params(), rng, view=view)
+
+
 @pytest.mark.parametrize("name", sorted(MODEL_ATTACKS))
 def test_every_model_attack_keeps_the_shape_and_dtype(name):
-    entry = MODEL_ATTACKS[name]
     honest, malicious = cluster(8, 6, seed=1), cluster(3, 6, seed=2)
 
-    out = entry.fn(honest, malicious, entry.params(), np.random.default_rng(0))
+    out = craft(name, honest, malicious)
 
     assert out.shape == (3, 6) and out.dtype == np.float32
     assert np.all(np.isfinite(out))
@@ -77,10 +88,6 @@ def test_every_model_attack_keeps_the_shape_and_dtype(name):
 
 @pytest.mark.parametrize("name", sorted(MODEL_ATTACKS))
 def test_no_malicious_rows_give_no_rows(name):
-    entry = MODEL_ATTACKS[name]
-
-    out = entry.fn(
-        cluster(5, 4), np.zeros((0, 4), np.float32), entry.params(), np.random.default_rng(0)
-    )
+    out = craft(name, cluster(5, 4), np.zeros((0, 4), np.float32))
 
     assert out.shape == (0, 4) and out.dtype == np.float32
