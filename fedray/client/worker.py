@@ -23,7 +23,8 @@ from fedray.client.vectorized import block_size_for, blocks, choose, train_block
 from fedray.compression import clients as compression
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
-from fedray.server.privacy import USER_LEVEL, client_noise, noise_rng
+from fedray.server.privacy import USER_LEVEL
+from fedray.server.secure_dp import private_client
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class Worker:
             if record["client_id"] in by_id:
                 record.update(status="trained", **by_id[record["client_id"]].metrics)
         if self.secure is not None:
-            return self._advertise(round_, updates), records
+            return self._advertise(round_, updates, server), records
         return compression.wire_batch(updates, payloads, len(params)), records
 
     def _download(self, round_: int, params: np.ndarray, cid: int, states) -> tuple:
@@ -263,7 +264,7 @@ class Worker:
             )
         return updates
 
-    def _advertise(self, round_: int, updates: list) -> list:
+    def _advertise(self, round_: int, updates: list, server=None) -> list:
         """Encode each update into its client's secure-aggregation session; return public keys.
 
         A malicious client boosts its own update here (model replacement): the server could
@@ -278,10 +279,10 @@ class Worker:
             delta = u.delta if shared is None else u.delta[shared]
             if u.client_id in self.malicious and runtime.active(self.scenario, round_):
                 delta = delta * np.float32(self.scenario.attack.boost)
+            encoded = None
             if self.scenario.privacy.mode in USER_LEVEL:
-                noise = noise_rng(self.scenario, round_, u.client_id)
-                delta = client_noise(self.scenario, delta, noise)
-            keys += self.secure.start(round_, u.client_id, delta, u.num_examples)
+                delta, encoded = private_client(self.scenario, round_, u.client_id, delta, server)
+            keys += self.secure.start(round_, u.client_id, delta, u.num_examples, encoded)
         return keys
 
     def secagg_share(self, round_: int, neighbour_keys: dict) -> list:

@@ -10,7 +10,7 @@ import os
 
 from fedray.compression import checks as compression_checks
 from fedray.data import GENERATED
-from fedray.scenario import secure_rules
+from fedray.scenario import dp_rules, secure_rules
 from fedray.scenario.convert import Problems
 from fedray.scenario.schema import Scenario
 from fedray.system import rules as system_rules
@@ -39,6 +39,7 @@ def check(s: Scenario, problems: Problems) -> None:
     _check_attack(s, problems)
     secure_rules.check(s, problems)
     _check_privacy(s, problems)
+    dp_rules.check(s, problems)
     for problem in compression_checks.problems(s):
         problems.add(*problem)
     system_rules.check(s, problems)
@@ -265,14 +266,6 @@ def _check_privacy(s: Scenario, problems: Problems) -> None:
                 "user-level DP needs fixed weights: every clipped update counts the same",
                 secure.weighting,
                 "'uniform' with a user-level privacy mode",
-            )
-        if p.adaptive_clipping.enabled:
-            problems.add(
-                "privacy.adaptive_clipping.enabled",
-                "adaptive clipping counts unclipped updates on the server, which secure "
-                "aggregation hides; this is not built yet",
-                True,
-                "false with secure aggregation",
             )
     if p.mode == "local":
         if p.adaptive_clipping.enabled:
