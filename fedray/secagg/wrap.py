@@ -20,6 +20,11 @@ import math
 
 import numpy as np
 
+# The largest noise variance per client whose sampler stays accurate: numpy's Poisson drifts
+# past lam ~ 2^45 (its variance is off by 3% at 2^48, 10% at 2^52); the discrete Gaussian's
+# rejection sampler is exact at any scale that int64 holds.
+MAX_VARIANCE = {"skellam": 2.0**44, "discrete_gaussian": 2.0**90}
+
 # Chernoff's parameter t = s / sqrt(total variance): any t > 0 gives a valid bound.
 _GRID = np.logspace(-3, 2.5, 3000)
 
@@ -82,11 +87,14 @@ def finest_granularity(
 
     Finer steps round less (a smaller norm inflation) and let each client's share of the noise
     be larger in integer units (a smaller tau), so the finest safe step is the most private.
-    Returns None when even gamma = clip wraps too often.
+    Returns None when even gamma = clip wraps too often. Steps stop where a client's noise
+    variance would pass the mechanism's `MAX_VARIANCE` integer units.
     """
     best = None
     for j in range(0, 51):  # 2^50 keeps every scaled value exact in float64
         gamma = clip / 2.0**j
+        if (noise_multiplier * clip / gamma) ** 2 / clients > MAX_VARIANCE[mechanism]:
+            break
         p = wrap_probability(
             clients=clients,
             dim=dim,

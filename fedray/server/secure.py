@@ -240,6 +240,8 @@ class SecureRound:
         if self.dp is not None and self.dp.integer:
             out["secagg_wrap_probability"] = self.dp.wrap
             out["privacy_granularity"] = self.dp.gamma
+            # Delta_2 / (S / gamma): how much rounding inflates the sensitivity
+            out["privacy_rounding_inflation"] = self.dp.bound * self.dp.gamma / self.dp.clip
         if self.aborted:
             out["secagg_abort"] = "; ".join(f"bucket {b}: {m}" for b, m in self.aborted.items())
         return out
