@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from fedray.prepare import prepare
 from fedray.privacy import discrete_accounting
 from fedray.scenario import ScenarioError, load_scenario
 from fedray.secagg import simulate
@@ -165,3 +166,17 @@ def test_validation_refuses_what_the_integer_mechanisms_cannot_do(privacy_cfg, f
 
     with pytest.raises(ScenarioError, match=fragment.replace(".", r"\.")):
         load_scenario(raw)
+
+
+def test_fedray_validate_refuses_a_field_that_would_wrap():
+
+    raw = tiny(
+        federation={"population": 100, "clients_per_round": 60},
+        privacy={"mode": "distributed", "noise_multiplier": 30.0, "mechanism": "discrete_gaussian"},
+        secure_aggregation={"protocol": "secagg", "weighting": "uniform", "modulus_bits": 8},
+    )
+
+    with pytest.raises(ScenarioError, match=r"privacy\.discrete: .*wraps around"):
+        prepare(load_scenario(raw))
+    raw["secure_aggregation"]["modulus_bits"] = 32  # what the message says to change
+    assert prepare(load_scenario(raw)).initial_params.size > 0
