@@ -176,9 +176,11 @@ class Aggregator:
         the largest over the cohort's clients after their planned steps."""
         s, ledger = self.scenario, self.state.privacy_state
         if s.privacy.mode in privacy.USER_LEVEL:
-            t = session_params(s.secure_aggregation, s.federation.clients_per_round).threshold
-            dim, clip = len(self.state.params), privacy.clip_bound(s, ledger)
-            curve = secure_dp.ledger_curve(s, dim, clip, t)
+            curve = None
+            if secure_dp.is_integer(s):  # at the fewest survivors that release a sum, t
+                t = session_params(s.secure_aggregation, s.federation.clients_per_round).threshold
+                dim, clip = len(self.state.params), privacy.clip_bound(s, ledger)
+                curve = secure_dp.ledger_curve(s, dim, clip, t)
             return privacy.user_epsilon(s, ledger, privacy.worst_noise_multiplier(s), curve)
         return privacy.local_projection(s, ledger, *cohort_steps)
 
