@@ -180,3 +180,41 @@ def test_fedray_validate_refuses_a_field_that_would_wrap():
         prepare(load_scenario(raw))
     raw["secure_aggregation"]["modulus_bits"] = 32  # what the message says to change
     assert prepare(load_scenario(raw)).initial_params.size > 0
+
+
+def test_the_budget_projection_adds_one_round_at_the_threshold():
+    s = scenario(z=1.0)
+    dp = secure_dp.setup(s, 1, DIM, 1.0)
+    state, _ = privacy.after_round(
+        s, {}, survivors=10, unclipped=None, rng=None, curve=secure_dp.round_curve(dp, 10)
+    )
+
+    now = privacy.user_epsilon(s, state)
+    at_t = privacy.user_epsilon(s, state, extra_curve=secure_dp.round_curve(dp, 6))
+    at_all = privacy.user_epsilon(s, state, extra_curve=secure_dp.round_curve(dp, 10))
+
+    assert now < at_all < at_t
+
+
+@pytest.mark.parametrize(
+    "discrete_cfg, path",
+    [
+        ({"beta": 1.5}, "privacy.discrete.beta"),
+        ({"max_wrap_probability": 0}, "privacy.discrete.max_wrap_probability"),
+        ({"granularity": -1}, "privacy.discrete.granularity"),
+        ({"rotation": "sometimes"}, "privacy.discrete.rotation"),
+    ],
+)
+def test_hostile_discrete_settings_are_refused_by_path(discrete_cfg, path):
+    raw = tiny(
+        privacy={
+            "mode": "distributed",
+            "noise_multiplier": 1.0,
+            "mechanism": "skellam",
+            "discrete": discrete_cfg,
+        },
+        secure_aggregation={"protocol": "secagg", "weighting": "uniform"},
+    )
+
+    with pytest.raises(ScenarioError, match=path.replace(".", r"\.")):
+        load_scenario(raw)
