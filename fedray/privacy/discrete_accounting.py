@@ -2,15 +2,15 @@
 the Skellam mechanism, amplified by Poisson subsampling, converted to (epsilon, delta).
 
 - A sum of n discrete Gaussians N_Z(0, sigma^2) is not a discrete Gaussian, but it is close:
-  Kairouz, Liu and Steinke (ICML 2021, Theorem 1 / Proposition 14) show the mechanism with L2
+  Kairouz, Liu and Steinke (ICML 2021, their main privacy theorem) show the mechanism with L2
   sensitivity Delta_2 over d coordinates is (1/2) eps^2-concentrated DP with
   eps = min(sqrt(Delta_2^2 / (n sigma^2) + 2 tau d), Delta_2 / (sqrt(n) sigma) + tau sqrt(d)),
   tau = 10 sum_{k=1}^{n-1} exp(-2 pi^2 sigma^2 k / (k + 1)); RDP(alpha) = alpha eps^2 / 2.
-- A sum of Skellams is Skellam. Agarwal, Kairouz and Liu (NeurIPS 2021, Theorem 3.5): with
+- A sum of Skellams is Skellam. Agarwal, Kairouz and Liu (NeurIPS 2021) bound its RDP: with
   total variance mu, RDP(alpha) <= alpha Delta_2^2 / (2 mu)
   + min(((2 alpha - 1) Delta_2^2 + 6 Delta_1) / (4 mu^2), 3 Delta_1 / (2 mu)).
 - Poisson subsampling at rate q of any mechanism with RDP curve eps(.) at integer orders:
-  Zhu and Wang, "Poisson Subsampled Renyi Differential Privacy", ICML 2019, Theorem 6.
+  Zhu and Wang, "Poisson Subsampled Renyi Differential Privacy", ICML 2019 (general upper bound).
 - RDP to (epsilon, delta): Balle et al. 2020 / Canonne, Kamath and Steinke 2020,
   eps = rdp(alpha) + log((alpha - 1) / alpha) - (log delta + log alpha) / (alpha - 1).
 

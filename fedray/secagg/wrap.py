@@ -8,7 +8,7 @@ Per coordinate the true sum is signal + rounding + noise:
   variance proxy ||sum_i x_i||^2 / d <= (n c)^2 / d (Hoeffding); without it, |signal| <= n c.
 - rounding: each client moves a coordinate by less than 1, so by less than n in all.
 - noise: a sum of n discrete Gaussians N_Z(0, s^2) is sub-Gaussian with proxy n s^2
-  (Canonne, Kamath and Steinke 2020, Corollary 9); a Skellam of variance mu has cumulant
+  (Canonne, Kamath and Steinke 2020); a Skellam of variance mu has cumulant
   generating function mu (cosh t - 1).
 A Chernoff bound on each tail, doubled and summed over the d coordinates (a union bound),
 gives the reported `secagg_wrap_probability`.
