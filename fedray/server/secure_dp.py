@@ -97,8 +97,9 @@ def setup(scenario, round_: int, dim: int, clip: float) -> SecureDp | None:
     m = scenario.federation.clients_per_round
     base = dict(seed=scenario.seed, round=round_, dim=dim, clip=float(clip))
     base.update(_count_fields(scenario, m))
+    count_wrap = _count_wrap(base, m, p, cfg.modulus_bits)
     if not is_integer(scenario):
-        return SecureDp(integer=False, mechanism=p.mechanism, **base)
+        return SecureDp(integer=False, mechanism=p.mechanism, wrap=count_wrap, **base)
     d = p.discrete
     padded = discrete.padded_dim(dim) if d.rotation else dim
     gamma, wrap = _granularity(
@@ -113,9 +114,32 @@ def setup(scenario, round_: int, dim: int, clip: float) -> SecureDp | None:
         variance=(update_z(scenario) * clip / gamma) ** 2 / m,
         bound=discrete.rounding_bound(clip / gamma * _MARGIN, padded, d.beta),
         beta=d.beta,
-        wrap=wrap,
+        wrap=wrap + count_wrap,
         **base,
     )
+
+
+def _count_wrap(fields: dict, m: int, p, modulus_bits: int) -> float:
+    """The wrap-around bound of the count's coordinate, |sum| <= m K plus its noise; refuses
+    a field that cannot hold it."""
+    if not fields.get("count"):
+        return 0.0
+    wrap = wrap_probability(
+        clients=m,
+        dim=1,
+        norm=fields.get("count_scale", 1) - 1.0,  # slack m (norm + 1) = m K
+        rotated=False,
+        mechanism=p.mechanism if p.mechanism != "gaussian" else "discrete_gaussian",
+        variance=fields.get("count_variance", 0.0),
+        modulus_bits=modulus_bits,
+    )
+    if wrap > p.discrete.max_wrap_probability:
+        raise ValueError(
+            f"adaptive clipping's count (scale K = {fields.get('count_scale', 1)}, {m} clients) "
+            f"wraps around modulo 2^{modulus_bits} with probability {wrap:.2g}: raise "
+            "secure_aggregation.modulus_bits or privacy.adaptive_clipping.count_noise"
+        )
+    return wrap
 
 
 def _count_fields(scenario, m: int) -> dict:
@@ -269,7 +293,7 @@ def ledger_curve(scenario, dim: int, clip: float, survivors: int) -> np.ndarray 
 def model_problems(scenario, dim: int) -> list[str]:
     """Why an integer mechanism cannot run on a model of `dim` parameters (the wrap-around
     bound at the initial clip, and, with adaptive clipping, at S / 100 and 100 S), or []."""
-    if not is_integer(scenario):
+    if not (is_integer(scenario) or carries_count(scenario)):
         return []
     clip = scenario.privacy.clip
     clips = [clip] + ([clip / 100, clip * 100] if carries_count(scenario) else [])
@@ -277,7 +301,7 @@ def model_problems(scenario, dim: int) -> list[str]:
         for c in clips:
             setup(scenario, 1, dim, c)
     except ValueError as exc:
-        return [f"privacy.discrete: {exc} (model of {dim} parameters)"]
+        return [f"privacy: {exc} (model of {dim} parameters)"]
     return []
 
 

@@ -176,7 +176,7 @@ def test_fedray_validate_refuses_a_field_that_would_wrap():
         secure_aggregation={"protocol": "secagg", "weighting": "uniform", "modulus_bits": 8},
     )
 
-    with pytest.raises(ScenarioError, match=r"privacy\.discrete: .*wraps around"):
+    with pytest.raises(ScenarioError, match=r"privacy: .*wraps around"):
         prepare(load_scenario(raw))
     raw["secure_aggregation"]["modulus_bits"] = 32  # what the message says to change
     assert prepare(load_scenario(raw)).initial_params.size > 0
