@@ -218,3 +218,26 @@ def test_hostile_discrete_settings_are_refused_by_path(discrete_cfg, path):
 
     with pytest.raises(ScenarioError, match=path.replace(".", r"\.")):
         load_scenario(raw)
+
+
+def test_a_count_scale_the_field_cannot_hold_is_refused():
+    s = load_scenario(
+        tiny(
+            federation={"population": 100, "clients_per_round": 10},
+            privacy={
+                "mode": "distributed",
+                "noise_multiplier": 0.001,
+                "adaptive_clipping": {"enabled": True, "count_noise": 0.001},
+            },
+            secure_aggregation={
+                "protocol": "secagg",
+                "weighting": "uniform",
+                "bits": 12,
+                "modulus_bits": 17,
+            },
+        )
+    )
+
+    # K = ceil(8 sqrt(10) / 0.002) = 12,650: ten of them pass 2^16
+    with pytest.raises(ValueError, match="count .* raise secure_aggregation.modulus_bits"):
+        secure_dp.setup(s, 1, DIM, 1.0)
