@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
 
 ORDERS = np.arange(2, 257, dtype=np.float64)
+# log k! for k = 0 .. 256 (numpy only: scipy costs a second at start-up, see README "Start-up")
+_LOG_FACTORIAL = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, 257, dtype=np.float64)))])
 
 
 def ddg_tau(clients: int, sigma: float) -> float:
@@ -63,8 +64,18 @@ def gaussian_rdp(z: float) -> np.ndarray:
     return ORDERS / (2 * z**2) if z > 0 else np.full(len(ORDERS), math.inf)
 
 
-def _log_comb(n: np.ndarray, k: np.ndarray) -> np.ndarray:
-    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+def _log_comb(n, k) -> np.ndarray:
+    """log C(n, k) for integer-valued n >= 0 and k (0 where k is outside [0, n]: masked later)."""
+    n, k = np.broadcast_arrays(np.asarray(n, np.int64), np.asarray(k, np.int64))
+    inside = (k >= 0) & (k <= n)
+    kk, rest = np.where(inside, k, 0), np.where(inside, n - k, 0)
+    return np.where(inside, _LOG_FACTORIAL[n] - _LOG_FACTORIAL[kk] - _LOG_FACTORIAL[rest], 0.0)
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    """log sum exp over the last axis, stable (-inf entries contribute nothing)."""
+    top = np.max(x, axis=1, keepdims=True)
+    return (top + np.log(np.sum(np.exp(x - top), axis=1, keepdims=True)))[:, 0]
 
 
 def subsampled(curve: np.ndarray, q: float) -> np.ndarray:
@@ -96,7 +107,7 @@ def subsampled(curve: np.ndarray, q: float) -> np.ndarray:
     terms[:, 1:] += math.log(3)
     terms = np.where(ell <= alpha, terms, -np.inf)
     first = (ORDERS - 1) * log_1q + np.log(ORDERS * q - q + 1)
-    total = logsumexp(np.column_stack([first, terms]), axis=1)
+    total = _logsumexp(np.column_stack([first, terms]))
     return np.minimum(total / (ORDERS - 1), curve)
 
 
