@@ -25,6 +25,7 @@ from fedray import calls
 from fedray.client.colluders import coordinate
 from fedray.engine import Handles, _ask, round_row, run_rounds, secure_step, start_system
 from fedray.files import write_durably
+from fedray.server.secure_dp import carries_count
 from fedray.system.fedbuff import FedBuffClock, Interval
 from fedray.system.payload import payload_bytes
 
@@ -153,7 +154,11 @@ class FedBuffPlayer:
             for worker, (cs, wcs) in by_worker.items():
                 parts.setdefault(worker, []).append((ref, cs, wcs))
         holders = [(w, [c for _, cs, _ in parts[w] for c in cs]) for w in sorted(parts)]
-        messages = [(cohort, parts[w]) for w, _ in holders]
+        # Adaptive clipping's current S, which each member clips to before masking.
+        server = None
+        if carries_count(self.h.scenario):
+            server = _ask(self.h, self.h.aggregator.server_message.remote(), "server_message")
+        messages = [(cohort, parts[w], server) for w, _ in holders]
         adverts = [
             wrapped[0] for wrapped in self.h.pool.call(holders, "secagg_buffer", round_, messages)
         ]

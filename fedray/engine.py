@@ -23,6 +23,7 @@ from fedray.privacy.local import planned_steps
 from fedray.seeding import sample_clients
 from fedray.server.privacy import worst_noise_multiplier
 from fedray.server.secure import caught_metrics
+from fedray.server.secure_dp import carries_count
 from fedray.system.rounds import SystemRounds
 
 log = logging.getLogger("fedray")
@@ -69,7 +70,9 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     # The virtual clock decides first: who reports, and after how many local steps.
     plan = h.system.plan(round_, cohort, h.sizes(cohort))
     trains, steps = (cohort, None) if plan is None else (plan.trains(), plan.partial())
-    server = h.aggregator.server_message.remote() if h.store is not None else None
+    # SCAFFOLD's variate; adaptive clipping's current S under secure aggregation
+    message = h.store is not None or carries_count(s)
+    server = h.aggregator.server_message.remote() if message else None
     update_refs, records, failed, holders = h.pool.train(
         params_ref, round_, trains, h.sizes(trains), server, h.store, steps
     )

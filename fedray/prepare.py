@@ -21,6 +21,7 @@ from fedray.models import build_model, flatten
 from fedray.privacy.adaptive import update_noise_multiplier
 from fedray.privacy.local import check_private_model
 from fedray.scenario import Scenario, ScenarioError
+from fedray.server import secure_dp
 from fedray.server.privacy import USER_LEVEL, count_noise, user_noise_multiplier
 
 # torch's global generator is one per process. Whoever seeds or draws from it while other
@@ -74,6 +75,7 @@ def prepare(scenario: Scenario) -> Prepared:
     _check_weights(scenario, federation)
     params = flatten(model)
     found = compression_checks.model_problems(scenario.compression, len(params))
+    found += secure_dp.model_problems(scenario, len(params))
     if found:
         raise ScenarioError(found, scenario.name)
     return Prepared(federation, params)
@@ -135,7 +137,7 @@ def _check_privacy(scenario: Scenario, model, federation) -> None:
     except ValueError as exc:
         raise ScenarioError([f"privacy: {exc}"], scenario.name) from None
     secure = scenario.secure_aggregation
-    if p.mode == "distributed":
+    if p.mode == "distributed" and p.mechanism == "gaussian":
         # Each coordinate of a clipped update is within S, and its noise share has std
         # z S / sqrt(m): the encoding's range must hold both, or it clips the noise away.
         m = scenario.federation.clients_per_round

@@ -32,6 +32,7 @@ AVAILABILITY = 18  # online or not: per round and client (bernoulli); diurnal ph
 SYSTEM_DROPOUT = 19  # whether and when a client drops out of a round, per round and client
 COMPRESS = 20  # a client's uplink compression (random-k's coordinates, QSGD's coins), per round
 COMPRESS_DOWN = 21  # the server's downlink compression to one client, per round and client
+ROTATION = 40  # distributed DP's shared random rotation (its signs), per round
 
 NO_ROUND = 0  # rounds count from 1, so 0 names per-run streams
 NO_CLIENT = 0

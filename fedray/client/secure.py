@@ -85,10 +85,13 @@ class SecureClients:
             return False
         return True
 
-    def start(self, round_: int, client_id: int, delta: np.ndarray, num_examples: int) -> list:
+    def start(
+        self, round_: int, client_id: int, delta: np.ndarray, num_examples: int, encoded=None
+    ) -> list:
         """Encode a trained client's update and open its session; return its public keys
         ([] when it drops before advertising them), and under a simulated server attack what
-        it leaks to the server (`Collusion`)."""
+        it leaks to the server (`Collusion`). `encoded`: the update already encoded for the
+        sum (integer-domain DP, adaptive clipping's bit; `fedray.server.secure_dp`)."""
         self._reset(round_)
         if not np.isfinite(delta).all():  # as the server screens plaintext rows: never sent
             self.rejected.add(client_id)
@@ -97,14 +100,18 @@ class SecureClients:
         cfg = s.secure_aggregation
         units, max_units = client_units(cfg, num_examples)
         rng = seeding.rng(s.seed, round_, client_id, seeding.QUANTIZE)
-        self.inputs[client_id] = quantize(
-            delta,
-            units=units,
-            max_units=max_units,
-            clip=cfg.clip,
-            bits=cfg.bits,
-            modulus_bits=cfg.modulus_bits,
-            rng=rng,
+        self.inputs[client_id] = (
+            encoded
+            if encoded is not None
+            else quantize(
+                delta,
+                units=units,
+                max_units=max_units,
+                clip=cfg.clip,
+                bits=cfg.bits,
+                modulus_bits=cfg.modulus_bits,
+                rng=rng,
+            )
         )
         self.sessions[client_id] = self._session(round_, client_id)
         self.drops_at[client_id] = drop_stage(s.seed, round_, client_id, cfg.dropout)

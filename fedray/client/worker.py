@@ -23,7 +23,8 @@ from fedray.client.vectorized import block_size_for, blocks, choose, train_block
 from fedray.compression import clients as compression
 from fedray.data import build_federation
 from fedray.models import build_model, unflatten
-from fedray.server.privacy import USER_LEVEL, client_noise, noise_rng
+from fedray.server.privacy import USER_LEVEL
+from fedray.server.secure_dp import private_client
 from fedray.types import ClientUpdate
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Worker:
         self.plan = client_plan(self.scenario, self.federation.sizes)
         self.malicious = set(runtime.adversary(self.scenario).tolist())
         self.secure = None
+        self._server = None  # the round's server message, under secure aggregation
         if self.scenario.secure_aggregation.protocol != "none":
             from fedray.client.colluders import Colluders
             from fedray.client.secure import SecureClients
@@ -154,7 +156,7 @@ class Worker:
             if record["client_id"] in by_id:
                 record.update(status="trained", **by_id[record["client_id"]].metrics)
         if self.secure is not None and self.scenario.system.mode != "async":
-            return self._advertise(round_, updates), records
+            return self._advertise(round_, updates, server), records
         # FedBuff under secure aggregation: the update waits in the object store, where only
         # workers read it, until its buffer fills and its session opens (`secagg_buffer`).
         return compression.wire_batch(updates, payloads, len(params)), records
@@ -268,12 +270,15 @@ class Worker:
             )
         return updates
 
-    def _advertise(self, round_: int, updates: list) -> list:
+    def _advertise(self, round_: int, updates: list, server=None) -> list:
         """Encode each update into its client's secure-aggregation session; return public keys.
 
         A malicious client boosts its own update here (model replacement): the server could
         not do it for the adversary on a masked vector, and clipping then bounds the boost.
+        `server`: what the server sent this round (adaptive clipping's current S), kept for
+        the colluders' crafted rows, which open their sessions later (`secagg_collude`).
         """
+        self._server = server
         if not updates:
             return []
         keys = []
@@ -287,12 +292,15 @@ class Worker:
         return keys
 
     def _start_secure(self, round_: int, cid: int, delta: np.ndarray, num_examples: int) -> list:
-        """Boost (malicious), add the client's DP noise, open its session; its public keys."""
+        """Boost (malicious), clip and noise (user-level DP), open its session; its public
+        keys. Under the integer mechanism or adaptive clipping the client encodes its own
+        vector (`fedray.server.secure_dp.private_client`)."""
         if cid in self.malicious and runtime.active(self.scenario, round_):
             delta = delta * np.float32(self.scenario.attack.boost)
+        encoded = None
         if self.scenario.privacy.mode in USER_LEVEL:
-            delta = client_noise(self.scenario, delta, noise_rng(self.scenario, round_, cid))
-        return self.secure.start(round_, cid, delta, num_examples)
+            delta, encoded = private_client(self.scenario, round_, cid, delta, self._server)
+        return self.secure.start(round_, cid, delta, num_examples, encoded)
 
     def collude_rows(self, round_: int) -> dict:
         """The malicious clients' own updates held this round, for the colluders' coordinator."""
@@ -310,7 +318,7 @@ class Worker:
         buffer's members, and the parts this worker's clients hold: (batch ref, client ids,
         staleness weights)). Each client masks its update times its staleness weight, so the
         server's sum is the buffer's weighted sum. Returns the clients' public keys."""
-        cohort, parts = message
+        cohort, parts, server = message
         self.secure.open(round_, np.asarray(cohort, np.int64))
         updates = []
         for ref, ids, weights in parts:
@@ -320,7 +328,7 @@ class Worker:
                 i = where[int(cid)]
                 delta = batch.deltas[i] if w == 1 else batch.deltas[i] * np.float32(w)
                 updates.append(ClientUpdate(int(cid), delta, int(batch.num_examples[i])))
-        return self._advertise(round_, sorted(updates, key=lambda u: u.client_id))
+        return self._advertise(round_, sorted(updates, key=lambda u: u.client_id), server)
 
     def secagg_share(self, round_: int, neighbour_keys: dict) -> list:
         return self.secure.share(round_, neighbour_keys)

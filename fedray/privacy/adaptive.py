@@ -48,7 +48,17 @@ def update_bound(
     if problems:
         raise ValueError("adaptive clipping: " + "; ".join(problems))
     noisy = (unclipped + count_noise_std * rng.standard_normal()) / clients
-    return float(bound * math.exp(-lr * (noisy - target_quantile))), float(noisy)
+    return step_bound(bound, noisy, target_quantile=target_quantile, lr=lr), float(noisy)
+
+
+def step_bound(bound: float, fraction: float, *, target_quantile: float, lr: float) -> float:
+    """S exp(-lr (b~ - gamma)) for an already noised unclipped fraction b~ (Andrew et al. 2021):
+    under distributed DP the count arrives noised from the secure sum, and may be < 0."""
+    if not math.isfinite(fraction):
+        raise ValueError(
+            f"adaptive clipping: the unclipped fraction must be finite, got {fraction}"
+        )
+    return float(bound * math.exp(-lr * (fraction - target_quantile)))
 
 
 def update_noise_multiplier(z: float, count_noise_std: float) -> float:

@@ -11,7 +11,7 @@ import os
 from fedray.attacks import DATA_ATTACKS
 from fedray.compression import checks as compression_checks
 from fedray.data import GENERATED
-from fedray.scenario import attack_rules, secure_rules
+from fedray.scenario import attack_rules, dp_rules, secure_rules
 from fedray.scenario.convert import Problems
 from fedray.scenario.schema import Scenario
 from fedray.system import rules as system_rules
@@ -41,6 +41,7 @@ def check(s: Scenario, problems: Problems) -> None:
     attack_rules.check(s, problems)
     secure_rules.check(s, problems)
     _check_privacy(s, problems)
+    dp_rules.check(s, problems)
     for problem in compression_checks.problems(s):
         problems.add(*problem)
     system_rules.check(s, problems)
@@ -285,14 +286,6 @@ def _check_privacy(s: Scenario, problems: Problems) -> None:
                 "user-level DP needs fixed weights: every clipped update counts the same",
                 secure.weighting,
                 "'uniform' with a user-level privacy mode",
-            )
-        if p.adaptive_clipping.enabled:
-            problems.add(
-                "privacy.adaptive_clipping.enabled",
-                "adaptive clipping counts unclipped updates on the server, which secure "
-                "aggregation hides; this is not built yet",
-                True,
-                "false with secure aggregation",
             )
     if p.mode == "local":
         if p.adaptive_clipping.enabled:

@@ -185,7 +185,19 @@ class AdaptiveClipping:
     enabled: bool = False
     target_quantile: float = field(default=0.5, metadata={"gt": 0, "lt": 1})
     lr: float = field(default=0.2, metadata={"gt": 0})  # geometric step
-    count_noise: float | None = field(default=None, metadata={"gt": 0})  # sigma_b; none: n/20
+    # sigma_b; none: n/20; 0 only to test the mechanics (with noise_multiplier: 0)
+    count_noise: float | None = field(default=None, metadata={"min": 0})
+
+
+@dataclass(frozen=True)
+class DiscreteNoise:
+    """Integer-domain distributed DP (privacy.mechanism discrete_gaussian or skellam)."""
+
+    granularity: float | None = field(default=None, metadata={"gt": 0})  # gamma; none: finest safe
+    rotation: bool = True  # random Walsh-Hadamard rotation before rounding (flattens the vector)
+    beta: float = field(default=0.6065306597126334, metadata={"gt": 0, "lt": 1})  # rounding
+    # refuse a configuration whose modular sum may wrap around with a larger probability
+    max_wrap_probability: float = field(default=1e-6, metadata={"gt": 0, "lt": 1})
 
 
 @dataclass(frozen=True)
@@ -218,6 +230,9 @@ class Privacy:
     # scenario: noise drawn from the scenario's seed (reproducible, but whoever knows the seed,
     # the server included, can subtract it); os: from os.urandom (unpredictable, not repeatable)
     noise_seed: Literal["scenario", "os"] = "scenario"
+    # distributed mode's noise: continuous Gaussian (quantized after), or integer-domain noise
+    mechanism: Literal["gaussian", "discrete_gaussian", "skellam"] = "gaussian"
+    discrete: DiscreteNoise = field(default_factory=DiscreteNoise)
 
 
 @dataclass(frozen=True)

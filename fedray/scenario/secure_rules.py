@@ -127,8 +127,13 @@ def check(s: Scenario, problems: Problems) -> None:
     if not cfg.allow_insecure and (cfg.neighbors is not None or cfg.threshold is not None):
         _check_security_target(cfg, {smallest, n}, problems)
     max_units = cfg.max_weight if cfg.weighting == "examples" else 1
+    # Integer-domain DP does not use `bits`: its own wrap-around bound sizes the field.
+    integer = s.privacy.mode == "distributed" and s.privacy.mechanism != "gaussian"
     message = capacity_problem(
-        clients=n, bits=cfg.bits, modulus_bits=cfg.modulus_bits, max_units=max_units
+        clients=n,
+        bits=2 if integer else cfg.bits,
+        modulus_bits=cfg.modulus_bits,
+        max_units=max_units,
     )
     if message:
         problems.add("secure_aggregation.modulus_bits", message, cfg.modulus_bits)

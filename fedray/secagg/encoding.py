@@ -82,12 +82,34 @@ def dequantize(
         `error_bound` as long as `capacity_problem` found nothing wrong.
     """
     _check_format(clip=clip, bits=bits, modulus_bits=modulus_bits)
+    values = signed(total, modulus_bits)
+    return values[:-1] / _scale(clip, bits), int(values[-1])
+
+
+def signed(total: np.ndarray, modulus_bits: int) -> np.ndarray:
+    """Read residues mod 2^m as int64 in [-2^(m-1), 2^(m-1)) (two's complement)."""
     total = np.asarray(total, dtype=np.uint64)
     negative = total >= np.uint64(1 << (modulus_bits - 1))
     # Setting the bits above m on residues >= 2^(m-1) makes their int64 view r - 2^m.
     high = ~np.uint64((1 << modulus_bits) - 1)
-    signed = np.where(negative, total | high, total).view(np.int64)
-    return signed[:-1] / _scale(clip, bits), int(signed[-1])
+    return np.where(negative, total | high, total).view(np.int64)
+
+
+def encode_integers(values: np.ndarray, *, units: int, modulus_bits: int) -> np.ndarray:
+    """Encode an integer vector (already scaled, rounded and noised) for the secure sum.
+
+    Returns (d + 1,) uint64: the values mod 2^m, then `units` (the server learns the total).
+    """
+    mask = np.uint64((1 << modulus_bits) - 1)
+    values = np.asarray(values, np.int64).astype(np.uint64) & mask
+    return np.append(values, np.uint64(units))
+
+
+def with_extra(encoded: np.ndarray, extra: np.ndarray, modulus_bits: int) -> np.ndarray:
+    """Insert integer coordinates (adaptive clipping's bit) before the trailing units."""
+    mask = np.uint64((1 << modulus_bits) - 1)
+    extra = np.asarray(extra, np.int64).astype(np.uint64) & mask
+    return np.concatenate([encoded[:-1], extra, encoded[-1:]])
 
 
 def capacity_problem(*, clients: int, bits: int, modulus_bits: int, max_units: int) -> str | None:

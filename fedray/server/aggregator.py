@@ -22,10 +22,10 @@ from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
 from fedray.defenses.common import RoundContext
 from fedray.models import build_model, unflatten
-from fedray.server import audit, privacy
+from fedray.server import audit, privacy, secure_dp
 from fedray.server.buffer import buffered
 from fedray.server.client_state import defense_tables, read_history, write_history
-from fedray.server.secure import SecureRound, round_plan
+from fedray.server.secure import SecureRound, round_plan, session_params
 from fedray.server.state import ServerState, make_aggregate, server_round
 from fedray.strategies.scaffold import server_message
 from fedray.types import UpdateBatch
@@ -150,7 +150,9 @@ class Aggregator:
     # leave as one dict per worker group, client id -> what that client receives next.
 
     def secagg_begin(self, round_: int, cohort: np.ndarray) -> None:
-        self._secure = SecureRound(self.scenario, round_, round_plan(self.scenario, round_, cohort))
+        s, dim = self.scenario, len(self.state.params)
+        dp = secure_dp.setup(s, round_, dim, privacy.clip_bound(s, self.state.privacy_state))
+        self._secure = SecureRound(s, round_, round_plan(s, round_, cohort), dp)
 
     def secagg_keys(self, groups: list, *replies):
         return _split(self._secure.keys(_gather(replies, self._timeout)), groups)
@@ -177,9 +179,14 @@ class Aggregator:
             )
         batch, secure, members = self._secure.finish(_gather(replies, self._timeout))
         batch = compression.scatter_shared(self.scenario, round_, batch, len(self.state.params))
-        self._secure = None
+        unclipped, self._secure = self._secure.unclipped, None
         self.state, metrics = server_round(
-            self.state, batch, self.scenario, self._reference(round_), secure["secagg_survivors"]
+            self.state,
+            batch,
+            self.scenario,
+            self._reference(round_),
+            secure["secagg_survivors"],
+            unclipped=unclipped,
         )
         for key in ("rejected_ids", "defense_selected_ids"):
             if key in metrics:
@@ -200,7 +207,12 @@ class Aggregator:
         the largest over the cohort's clients after their planned steps."""
         s, ledger = self.scenario, self.state.privacy_state
         if s.privacy.mode in privacy.USER_LEVEL:
-            return privacy.user_epsilon(s, ledger, privacy.worst_noise_multiplier(s))
+            curve = None
+            if secure_dp.is_integer(s):  # at the fewest survivors that release a sum, t
+                t = session_params(s.secure_aggregation, s.federation.clients_per_round).threshold
+                dim, clip = len(self.state.params), privacy.clip_bound(s, ledger)
+                curve = secure_dp.ledger_curve(s, dim, clip, t)
+            return privacy.user_epsilon(s, ledger, privacy.worst_noise_multiplier(s), curve)
         return privacy.local_projection(s, ledger, *cohort_steps)
 
     def params(self) -> np.ndarray:
@@ -208,7 +220,10 @@ class Aggregator:
 
     def server_message(self) -> dict:
         """What clients receive besides the parameters (SCAFFOLD's server variate)."""
-        return server_message(self.state.strategy_state, len(self.state.params))
+        out = server_message(self.state.strategy_state, len(self.state.params))
+        if secure_dp.carries_count(self.scenario):  # adaptive clipping: clients clip to S
+            out["clip"] = privacy.clip_bound(self.scenario, self.state.privacy_state)
+        return out
 
     def server_state(self) -> ServerState:
         """The state to checkpoint; the client store checkpoints its own files."""

@@ -21,8 +21,9 @@ import os
 import numpy as np
 
 from fedray import seeding
+from fedray.privacy import discrete_accounting
 from fedray.privacy.accounting import calibrate, epsilon
-from fedray.privacy.adaptive import update_bound, update_noise_multiplier
+from fedray.privacy.adaptive import step_bound, update_bound, update_noise_multiplier
 from fedray.privacy.clipping import clip_rows, gaussian, noised_mean
 
 USER_LEVEL = ("central", "distributed")
@@ -108,43 +109,81 @@ def central_aggregate(scenario, privacy_state: dict, rng, log: dict):
     return aggregate
 
 
-def secure_sum_to_mean(scenario, total: np.ndarray, rng) -> np.ndarray:
+def secure_sum_to_mean(scenario, total: np.ndarray, rng, clip: float | None = None) -> np.ndarray:
     """A user-level private mean from an unmasked sum of client-clipped updates: central DP
-    noises it here; distributed DP's noise is already in it. Divided by the expected m."""
+    noises it here (z_delta S with adaptive clipping, S = `clip`); distributed DP's noise is
+    already in it. Divided by the expected m."""
     total = total.astype(np.float64)
     if scenario.privacy.mode == "central":
-        z, bound = user_noise_multiplier(scenario), scenario.privacy.clip
+        z, bound = user_noise_multiplier(scenario), scenario.privacy.clip if clip is None else clip
+        if scenario.privacy.adaptive_clipping.enabled:
+            z = update_noise_multiplier(z, count_noise(scenario))
         total = total + gaussian(len(total), z * bound, rng)
     return (total / scenario.federation.clients_per_round).astype(np.float32)
 
 
-def client_noise(scenario, delta: np.ndarray, rng) -> np.ndarray:
-    """A client's update under user-level DP with secure aggregation: clipped to S, and for
-    `distributed` plus its share N(0, (zS)^2 / m) of the round's noise."""
+def integer_mechanism(scenario) -> bool:
+    """Distributed DP with integer noise (discrete Gaussian, Skellam): an RDP-curve ledger."""
+    return scenario.privacy.mode == "distributed" and scenario.privacy.mechanism != "gaussian"
+
+
+def client_noise(scenario, delta: np.ndarray, rng, clip: float | None = None) -> np.ndarray:
+    """A client's update under user-level DP with secure aggregation: clipped to S (`clip`,
+    adaptive clipping's current bound, else privacy.clip), and for continuous `distributed`
+    plus its share N(0, (z S)^2 / m) of the round's noise (z_delta with adaptive clipping).
+    Integer mechanisms add their noise after scaling and rounding (`fedray.server.secure_dp`)."""
     p = scenario.privacy
-    out = clip_rows(delta[None, :], p.clip)[0][0]
-    if p.mode == "distributed":
+    bound = p.clip if clip is None else clip
+    out = clip_rows(delta[None, :], bound)[0][0]
+    if p.mode == "distributed" and not integer_mechanism(scenario):
+        z = user_noise_multiplier(scenario)
+        if p.adaptive_clipping.enabled:
+            z = update_noise_multiplier(z, count_noise(scenario))
         m = scenario.federation.clients_per_round
-        out = out + gaussian(len(out), user_noise_multiplier(scenario) * p.clip / math.sqrt(m), rng)
+        out = out + gaussian(len(out), z * bound / math.sqrt(m), rng)
     return out.astype(np.float32)
 
 
 def after_round(
-    scenario, privacy_state: dict, *, survivors: int | None, unclipped: int | None, rng
+    scenario,
+    privacy_state: dict,
+    *,
+    survivors: int | None,
+    unclipped: float | None,
+    rng,
+    curve: np.ndarray | None = None,
+    count_noised: bool = False,
 ) -> tuple[dict, dict]:
     """Record the round in the ledger (and move S with adaptive clipping); return
-    (new privacy state, metrics: epsilon so far, z that protected the round, S)."""
+    (new privacy state, metrics: epsilon so far, z that protected the round, S).
+
+    `curve`: the round's RDP curve under an integer mechanism (`secure_dp.round_curve`),
+    added to the ledger after Poisson subsampling. `count_noised`: the unclipped count came
+    out of the secure sum already noised (distributed DP), so no more noise is added here.
+    """
     p = scenario.privacy
     state = dict(privacy_state)
     metrics: dict = {}
     if p.mode in USER_LEVEL:
-        z = user_noise_multiplier(scenario)
-        if p.mode == "distributed" and survivors is not None:
-            z *= math.sqrt(survivors / scenario.federation.clients_per_round)
-        state["user_z"] = np.append(state.get("user_z", np.zeros(0)), z)
-        metrics["privacy_noise_multiplier"] = z
+        if curve is not None:
+            rdp = discrete_accounting.subsampled(curve, user_sample_rate(scenario))
+            state["rdp"] = state.get("rdp", np.zeros(len(rdp))) + rdp
+        else:
+            z = user_noise_multiplier(scenario)
+            if p.mode == "distributed" and survivors is not None:
+                z *= math.sqrt(survivors / scenario.federation.clients_per_round)
+            state["user_z"] = np.append(state.get("user_z", np.zeros(0)), z)
+            metrics["privacy_noise_multiplier"] = z
         metrics["privacy_epsilon"] = user_epsilon(scenario, state)
-        if p.adaptive_clipping.enabled and unclipped is not None:
+        if p.adaptive_clipping.enabled and unclipped is not None and count_noised:
+            a = p.adaptive_clipping
+            fraction = unclipped / scenario.federation.clients_per_round
+            bound = step_bound(
+                clip_bound(scenario, state), fraction, target_quantile=a.target_quantile, lr=a.lr
+            )
+            state["clip"] = np.float64(bound)
+            metrics["privacy_unclipped_fraction"] = fraction
+        elif p.adaptive_clipping.enabled and unclipped is not None:
             a = p.adaptive_clipping
             bound, fraction = update_bound(
                 clip_bound(scenario, state),
@@ -161,9 +200,17 @@ def after_round(
     return state, metrics
 
 
-def user_epsilon(scenario, state: dict, extra_z: float | None = None) -> float:
-    """Epsilon of the rounds in the ledger (and one more at `extra_z`, for a projection)."""
+def user_epsilon(
+    scenario, state: dict, extra_z: float | None = None, extra_curve: np.ndarray | None = None
+) -> float:
+    """Epsilon of the rounds in the ledger (and one more at `extra_z`, or with the RDP curve
+    `extra_curve` under an integer mechanism, for a projection)."""
     p = scenario.privacy
+    if integer_mechanism(scenario):
+        rdp = state.get("rdp", np.zeros(len(discrete_accounting.ORDERS)))
+        if extra_curve is not None:
+            rdp = rdp + discrete_accounting.subsampled(extra_curve, user_sample_rate(scenario))
+        return discrete_accounting.epsilon(rdp, p.delta) if np.any(rdp) else 0.0
     zs = list(state.get("user_z", np.zeros(0)))
     if extra_z is not None:
         zs.append(extra_z)

@@ -22,7 +22,7 @@ from fedray.secagg.encoding import dequantize
 from fedray.secagg.graph import choose_parameters, insecurity
 from fedray.secagg.messages import Params, SecAggAbort
 from fedray.secagg.server import ServerSession
-from fedray.server import privacy
+from fedray.server import privacy, secure_dp
 from fedray.types import UpdateBatch
 
 STAGES = ("advertise", "share", "masked_input", "unmask")
@@ -103,8 +103,10 @@ class SecureRound:
     a bucket that aborts is recorded and gets no more messages.
     """
 
-    def __init__(self, scenario, round_: int, plan: RoundPlan):
+    def __init__(self, scenario, round_: int, plan: RoundPlan, dp=None):
         self.scenario, self.plan = scenario, plan
+        self.dp = dp  # secure_dp.SecureDp: integer noise or adaptive clipping's count
+        self.unclipped: float | None = None  # the decoded count, summed over buckets
         graph_rng = seeding.rng(scenario.seed, round_, 1, seeding.SECAGG)
         attack = scenario.secure_aggregation.server_attack
         self.sessions = {
@@ -179,14 +181,13 @@ class SecureRound:
         cfg = self.scenario.secure_aggregation
         rows, weights, ids, members = [], [], [], {}
         for b, total in sorted(sums.items()):
-            weighted, units = dequantize(
-                total, clip=cfg.clip, bits=cfg.bits, modulus_bits=cfg.modulus_bits
-            )
+            weighted, units = self._decode(total)
             members[b] = sorted(self.sessions[b].survivors)
             if units == 0:
                 continue
             if self.scenario.privacy.mode in privacy.USER_LEVEL:  # uniform weights: a sum
-                rows.append(privacy.secure_sum_to_mean(self.scenario, weighted, self.noise))
+                clip = self.dp.clip if self.dp is not None else None
+                rows.append(privacy.secure_sum_to_mean(self.scenario, weighted, self.noise, clip))
             else:
                 rows.append((weighted * (_max_units(cfg) / units)).astype(np.float32))
             weights.append(units)
@@ -198,6 +199,16 @@ class SecureRound:
             np.array(weights, np.int64),
         )
         return batch, self.metrics(), members
+
+    def _decode(self, total: np.ndarray) -> tuple[np.ndarray, int]:
+        """A bucket's (sum of weighted updates, total units); keeps the unclipped count."""
+        cfg = self.scenario.secure_aggregation
+        if self.dp is None:
+            return dequantize(total, clip=cfg.clip, bits=cfg.bits, modulus_bits=cfg.modulus_bits)
+        weighted, units, count = secure_dp.decode(self.dp, self.scenario, total)
+        if count is not None:
+            self.unclipped = (self.unclipped or 0.0) + count
+        return weighted, units
 
     def metrics(self) -> dict:
         stats = [s.stats for s in self.sessions.values()]
@@ -226,6 +237,11 @@ class SecureRound:
                 _insecurity(len(s.cohort), p.neighbors, p.threshold, cfg.assumed_corrupt)
                 for s, p in zip(self.sessions.values(), self.plan.params)
             )
+        if self.dp is not None and self.dp.integer:
+            out["secagg_wrap_probability"] = self.dp.wrap
+            out["privacy_granularity"] = self.dp.gamma
+            # Delta_2 / (S / gamma): how much rounding inflates the sensitivity
+            out["privacy_rounding_inflation"] = self.dp.bound * self.dp.gamma / self.dp.clip
         if self.aborted:
             out["secagg_abort"] = "; ".join(f"bucket {b}: {m}" for b, m in self.aborted.items())
         return out

@@ -11,7 +11,7 @@ from fedray import seeding
 from fedray.defenses import build_rule
 from fedray.defenses.common import RoundContext
 from fedray.registry import lookup
-from fedray.server import privacy
+from fedray.server import privacy, secure_dp
 from fedray.strategies import STRATEGIES
 from fedray.strategies.context import ServerContext
 from fedray.types import UpdateBatch
@@ -73,7 +73,13 @@ def make_aggregate(defense, ctx: RoundContext):
 
 
 def server_round(
-    state: ServerState, batch: UpdateBatch, scenario, reference=None, survivors=None, history=None
+    state: ServerState,
+    batch: UpdateBatch,
+    scenario,
+    reference=None,
+    survivors=None,
+    unclipped=None,
+    history=None,
 ):
     """Apply one round's updates: screen them, then the strategy with the defense inside,
     then the privacy ledger.
@@ -81,7 +87,8 @@ def server_round(
     Returns (new state, metrics). With no acceptable update the parameters stay as they
     were. `reference` is the server's own update on its root set (FLTrust). `survivors`:
     under secure aggregation, how many clients' inputs are in the sum (distributed DP's
-    noise). `history`: (n, d) the batch's clients' stored histories, row for row (FoolsGold).
+    noise). `unclipped`: adaptive clipping's count decoded from the secure sum. `history`:
+    (n, d) the batch's clients' stored histories, row for row (FoolsGold).
     """
     new, metrics = _apply(state, batch, scenario, reference, history)
     released = metrics["updates_aggregated"] > 0 and not metrics.get("defense_skipped")
@@ -89,12 +96,18 @@ def server_round(
         metrics["privacy_epsilon"] = privacy.user_epsilon(scenario, state.privacy_state)
     elif scenario.privacy.mode in privacy.USER_LEVEL:  # a noised mean left the server
         rng = privacy.noise_rng(scenario, new.round, 1)
+        clip = privacy.clip_bound(scenario, state.privacy_state)
+        curve = None
+        if survivors is not None:
+            curve = secure_dp.ledger_curve(scenario, len(state.params), clip, survivors)
         ledger, more = privacy.after_round(
             scenario,
             state.privacy_state,
             survivors=survivors,
-            unclipped=metrics.get("privacy_unclipped"),
+            unclipped=metrics.get("privacy_unclipped", unclipped),
             rng=rng,
+            curve=curve,
+            count_noised=unclipped is not None and scenario.privacy.mode == "distributed",
         )
         new, metrics = replace(new, privacy_state=ledger), {**metrics, **more}
     return new, metrics
