@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.covariance import LedoitWolf
 
 from fedray.attacks.common import check_params
 
@@ -68,6 +67,8 @@ def distances(edge: EdgeSet, x: np.ndarray) -> np.ndarray:
 
 def fit(x_pool: np.ndarray, y_pool: np.ndarray, params: EdgeCaseParams) -> EdgeSet:
     """Fit the source class's Gaussian on the pooled training data and cut its tail."""
+    from sklearn.covariance import LedoitWolf
+
     source = x_pool[y_pool == params.source]
     if len(source) < 2:
         raise ValueError(

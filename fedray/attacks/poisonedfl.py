@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import binom
 
 from fedray import seeding
 from fedray.attacks.common import check_params, check_updates, repeat
@@ -49,6 +48,8 @@ def sign_vector(seed: int, d: int) -> np.ndarray:
 
 def aligned_needed(d: int) -> int:
     """Return k99: aligned coordinates that chance alone exceeds 1% of the time."""
+    from scipy.stats import binom
+
     return int(binom.ppf(0.99, d, 0.5))
 
 

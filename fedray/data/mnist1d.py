@@ -20,7 +20,6 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from fedray import seeding
 from fedray.data.datasets import Arrays, DataError
@@ -86,6 +85,8 @@ def generate(params: MNIST1DParams, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     Returns x (n, length) float64 before standardisation and y (n,) int64.
     """
+    from scipy.ndimage import gaussian_filter1d
+
     if params.pad_max < params.pad_min:
         raise DataError(
             "data.pad_max",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
 
 from fedray.defenses.clustering import cosine_distances, largest
 from fedray.defenses.common import (
@@ -34,6 +33,8 @@ class ClippedClusteringParams:
 
 def two_clusters(dist: np.ndarray) -> np.ndarray:
     """Labels of average-linkage agglomerative clustering into two, over precomputed distances."""
+    from sklearn.cluster import AgglomerativeClustering
+
     if len(dist) < 2:
         return np.zeros(len(dist), np.int64)
     model = AgglomerativeClustering(n_clusters=2, metric="precomputed", linkage="average")

@@ -11,7 +11,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import HDBSCAN
 
 from fedray.defenses.clustering import clip_scale, cosine_distances, largest
 from fedray.defenses.common import Aggregated, RoundContext, check_inputs, combine, row_norms
@@ -29,6 +28,8 @@ def majority_cluster(dist: np.ndarray) -> np.ndarray:
     with min_samples 1 and a single cluster allowed, as FLAME configures hdbscan. With no
     cluster at all (HDBSCAN labels every row noise) every row is admitted.
     """
+    from sklearn.cluster import HDBSCAN
+
     n = len(dist)
     if n < 3:
         return np.arange(n, dtype=np.int64)

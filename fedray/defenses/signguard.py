@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import MeanShift, estimate_bandwidth
 
 from fedray.defenses.clustering import largest
 from fedray.defenses.common import (
@@ -41,6 +40,8 @@ def sign_features(updates: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def main_cluster(features: np.ndarray) -> np.ndarray:
     """Rows of the largest mean-shift cluster of the features (all rows if they coincide)."""
+    from sklearn.cluster import MeanShift, estimate_bandwidth
+
     n = len(features)
     bandwidth = estimate_bandwidth(features, quantile=0.5) if n > 1 else 0.0
     if not bandwidth > 1e-12:

@@ -33,7 +33,10 @@ def _no_ray(address):
         (["stress", "Q", "--grid", "rounds=x,2"], "[rounds=x, seed=0] rounds: wrong type"),
         (["stress", "Q", "--grid", "rounds=2020-01-01"], "rounds: wrong type (got '2020-01-01'"),
         (["stress", "Q", "--grid", "rounds=2", "--set", "foo"], "--set 'foo': expected"),
-        (["stress", "Q", "--grid", "rounds=2", "--parallel", "0"], "--parallel: must be >= 1"),
+        (
+            ["stress", "Q", "--grid", "rounds=2", "--parallel", "0"],
+            "--parallel: expected auto or a whole number >= 1",
+        ),
         (["stress", "Q", "--grid", "rounds=2", "--seeds", "0"], "--seeds must be >= 1"),
         (["stress", "Q"], "give at least one --grid path=v1,v2"),
         (["stress", "absent.yaml", "--grid", "rounds=2"], "cannot read file"),
