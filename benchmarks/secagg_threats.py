@@ -123,6 +123,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out")
+    ap.add_argument(
+        "--large", action="store_true", help="also run table 2 at n = 1,000 (minutes of CPU)"
+    )
     args = ap.parse_args()
     lines = ["| server_attack | semi_honest (k = 22, t = 11) | malicious (k = 22, t = 12) |"]
     lines.append("|---|---|---|")
@@ -131,7 +134,7 @@ def main() -> None:
         lines.append(f"| `{attack}` | {cells[0]} | {cells[1]} |")
     lines += ["", "| n | threat model | k | t | CPU s (all) | client KB up | client KB down |"]
     lines.append("|---:|---|---:|---:|---:|---:|---:|")
-    for n in [100]:
+    for n in [100, 1000] if args.large else [100]:
         rows = [cost_row(n, m) for m in (False, True)]
         for r in rows:
             lines.append(
