@@ -5,7 +5,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fedray.stress import Cell, _run_dir, collect, markdown, summarize
+from fedray.stress import Cell, _run_dir, collect
+from fedray.stress_tables import markdown, summarize
 
 AXIS = "privacy.on_budget"
 
