@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedray import calls, checkpoint, seeding
+from fedray.attacks import frontier
 from fedray.client.colluders import coordinate
 from fedray.client.pool import answered
 from fedray.client.secure import NONFINITE
@@ -70,8 +71,8 @@ def play_round(h: Handles, round_: int, params_ref) -> tuple[dict, list[dict], d
     # The virtual clock decides first: who reports, and after how many local steps.
     plan = h.system.plan(round_, cohort, h.sizes(cohort))
     trains, steps = (cohort, None) if plan is None else (plan.trains(), plan.partial())
-    # SCAFFOLD's variate; adaptive clipping's current S under secure aggregation
-    message = h.store is not None or carries_count(s)
+    # SCAFFOLD's variate; adaptive clipping's current S under secure aggregation; Neurotoxin's mask
+    message = h.store is not None or carries_count(s) or frontier.masks_steps(s)
     server = h.aggregator.server_message.remote() if message else None
     update_refs, records, failed, holders = h.pool.train(
         params_ref, round_, trains, h.sizes(trains), server, h.store, steps

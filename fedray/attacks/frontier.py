@@ -3,7 +3,9 @@
 - model attacks that read the round's view (`VIEWED`: Opt-ALIE, Opt-IPM, PoisonedFL) and
   plugins (the adaptive hook) are crafted by `craft`; PoisonedFL's memory advances every
   round in `observe` and records its crafted row in `craft`;
-- Neurotoxin's projection of the malicious rows, after the data poisoning (`project_rows`);
+- Neurotoxin's mask: the last global model it remembers (`observe`), the keep mask it sends
+  to the workers with the round's message (`client_message`), and under FedBuff only, the
+  projection of the finished malicious rows (`project_rows`);
 - DBA's per-client trigger part and the edge-case tail (`poison`), fixed for the run;
 - their backdoor success rates (`metrics`) and their start-up checks (`check`).
 """
@@ -28,14 +30,37 @@ POISONERS = {"dba", "edge_case"}  # need more than the client's own data
 BACKDOORS = {"neurotoxin", "dba", "edge_case"}
 
 _EDGES: dict = {}  # (seed, data section, params) -> EdgeSet: fitted once per process
+BEFORE = "neurotoxin_before"  # attack state: the global model the last round started from
+KEEP = "neurotoxin_keep"  # server message: the round's (d,) bool keep mask
+
+
+def masks_steps(scenario) -> bool:
+    """Whether Neurotoxin's malicious clients mask every local step (all but FedBuff, whose
+    clients train from stale models; there the finished rows are projected)."""
+    return scenario.attack.type == "neurotoxin" and scenario.system.mode != "async"
 
 
 def observe(scenario, state: dict, params_now: np.ndarray, round_: int) -> dict:
     """Return the attack's state after seeing the global model round `round_` starts from."""
     a = scenario.attack
+    if masks_steps(scenario):  # every round, attacked or not: the global models are public
+        return {**state, BEFORE: np.array(params_now, np.float32)}
     if a.type != "poisonedfl":
         return state
     return poisonedfl.observe(state, params_now, round_, a.params, scenario.seed)
+
+
+def client_message(scenario, attack_state: dict, params: np.ndarray) -> dict:
+    """What the workers receive for Neurotoxin this round: {KEEP: (d,) bool}, the mask of
+    w_r - w_{r-1} (`params` minus the remembered model); {} in round 1 or for other attacks.
+
+    Computed once per round from the two global models every client is sent; where the
+    simulation computes it changes nothing a malicious client could not compute itself.
+    """
+    if not masks_steps(scenario):
+        return {}
+    g = neurotoxin.previous_update(params, attack_state.get(BEFORE))
+    return {KEEP: neurotoxin.keep_mask(g, len(params), scenario.attack.params.top_fraction)}
 
 
 def craft(scenario, honest, malicious, rng, view: AttackView | None, fn) -> tuple[np.ndarray, dict]:
@@ -57,9 +82,10 @@ def craft(scenario, honest, malicious, rng, view: AttackView | None, fn) -> tupl
 
 
 def project_rows(scenario, rows: np.ndarray, view: AttackView | None) -> np.ndarray:
-    """Neurotoxin's projection of the malicious rows; other attacks leave them."""
+    """Neurotoxin's projection of the finished malicious rows under FedBuff only (elsewhere
+    they were masked at every step, see `masks_steps`); other attacks leave them."""
     a = scenario.attack
-    if a.type != "neurotoxin":
+    if a.type != "neurotoxin" or masks_steps(scenario):
         return rows
     previous = view.previous if view is not None else None
     return neurotoxin.project(rows, previous, a.params.top_fraction)

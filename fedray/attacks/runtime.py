@@ -25,6 +25,8 @@ from fedray.types import UpdateBatch
 
 # need the round's honest updates
 OMNISCIENT = {"alie", "ipm", "min_max", "min_sum"} | frontier.HONEST_NEEDED
+# the server message's key for a malicious client's per-step mask (Neurotoxin)
+STEP_MASK = frontier.KEEP
 
 
 def adversary(scenario) -> np.ndarray:

@@ -38,16 +38,21 @@ class StackedOptimizer:
             opt.state = [[torch.zeros_like(p) for p in params]]
         return opt
 
-    def step(self, params: list[torch.Tensor], grads: list[torch.Tensor], t: int, k: int):
+    def step(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], t: int, k: int, keep=None
+    ):
         """Update rows [:k] of `params` in place with `grads` (k, *shape), at step t (from 0).
 
         Every client of a block starts together and stops for good after its last step, so
-        the k rows still training all take their (t + 1)-th step.
+        the k rows still training all take their (t + 1)-th step. `keep`: 0/1 (k, *shape)
+        tensors masking each row's direction after weight decay (`fedray.client.step_mask`).
         """
         for j, (p, g) in enumerate(zip(params, grads, strict=True)):
             rows = p[:k]
             if self.weight_decay != 0:
                 g = g.add(rows, alpha=self.weight_decay)
+            if keep is not None:
+                g = g * keep[j]
             if self.kind == "adam":
                 self._adam(rows, g, j, t, k)
             else:

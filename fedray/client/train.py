@@ -9,18 +9,20 @@ import torch
 from torch import nn
 
 from fedray.client.plan import ClientPlan
+from fedray.client.step_mask import mask_views, masked_direction_
 from fedray.data.federation import ClientData
 from fedray.models import flatten, unflatten
 from fedray.privacy.local import fit_private
 from fedray.types import ClientUpdate
 
 
-def make_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg, *, decay: bool = True) -> torch.optim.Optimizer:
+    """The `client` section's optimizer; `decay=False` leaves weight decay to the caller (a
+    masked step adds it to the direction before the mask, `fedray.client.step_mask`)."""
+    wd = cfg.weight_decay if decay else 0.0
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=wd)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
 
 
 def fit(
@@ -34,17 +36,20 @@ def fit(
     anchor: list[torch.Tensor] | None = None,
     correction: list[torch.Tensor] | None = None,
     max_steps: int | None = None,
+    keep: list[torch.Tensor] | None = None,
 ) -> tuple[float, int]:
     """Train `model` in place for `cfg.epochs` epochs of shuffled minibatches, or only their
     first `max_steps` steps (a straggler's partial work, decided by the virtual clock).
 
     Two terms may be added to every step's gradient, directly rather than through autograd:
     FedProx's mu (w - anchor), the gradient of mu/2 ||w - w_global||^2 (Li et al. 2020), and
-    SCAFFOLD's constant correction c - c_i (Karimireddy et al. 2020).
+    SCAFFOLD's constant correction c - c_i (Karimireddy et al. 2020). With `keep` (0/1 tensors
+    shaped like the parameters), the step direction, weight decay included, is masked last
+    (Neurotoxin; `fedray.client.step_mask`).
 
     Returns (mean minibatch loss, number of optimizer steps).
     """
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg, decay=keep is None)
     loss_fn = nn.CrossEntropyLoss()
     params = list(model.parameters())
     total, seen, steps = torch.zeros((), device=x.device), 0, 0  # summed on the device: no sync
@@ -63,6 +68,8 @@ def fit(
                 torch._foreach_add_(grads, torch._foreach_sub(params, anchor), alpha=mu)
             if correction is not None:
                 torch._foreach_add_(grads, correction)
+            if keep is not None:
+                masked_direction_(grads, params, keep, cfg.weight_decay)
             optimizer.step()
             total += loss.detach() * len(idx)
             seen += len(idx)
@@ -90,6 +97,7 @@ def train_client(
     plan: ClientPlan | None = None,
     control: tuple[np.ndarray, np.ndarray] | None = None,
     max_steps: int | None = None,
+    keep: np.ndarray | None = None,
 ) -> ClientUpdate:
     """Run one client's local training from `global_params`; return its delta and metrics.
 
@@ -98,6 +106,8 @@ def train_client(
         control: SCAFFOLD's (server variate c, this client's variate c_i), each (d,) float32,
             when `plan.control_variates`.
         max_steps: stop after this many optimizer steps (partial work); None: all epochs.
+        keep: (d,) bool mask of the coordinates every local step may move (a Neurotoxin
+            client's), applied to each step's direction; None: all.
 
     The update's extras: `num_steps` always; `initial_loss` (loss of the global model on the
     client's training data) with `plan.initial_loss`; `control_delta` (c_i+ - c_i, option II of
@@ -115,6 +125,7 @@ def train_client(
     correction = None
     if plan.control_variates:
         correction = _param_views(model, (control[0] - control[1]).astype(np.float32), device)
+    keep_t = mask_views(model, keep, device) if keep is not None else None
     # Layers that draw from torch's global generator (dropout) get a stream named like the
     # batch order's, so they too are the same on any worker.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -128,6 +139,7 @@ def train_client(
                 generator,
                 noise_multiplier=plan.dp_noise_multiplier,
                 max_grad_norm=plan.dp_max_grad_norm,
+                keep=keep_t,
             )
             dp = {
                 "dp_steps": steps,
@@ -146,6 +158,7 @@ def train_client(
                 anchor=anchor,
                 correction=correction,
                 max_steps=max_steps,
+                keep=keep_t,
             )
     delta = flatten(model) - global_params
     extras["num_steps"] = steps

@@ -13,6 +13,8 @@ step count so that step t runs on the first k_t rows only: a client never moves 
 last step.
 
 Data attacks need nothing here: a malicious client's rows are already poisoned in `datas`.
+Neurotoxin's clients bring a (d,) keep mask each (`keeps`); the block's mask rows are all
+ones for the others, so their bits do not change (`fedray.client.step_mask`).
 
 What cannot be vectorised falls back to the loop (`can_vectorize` says why): dropout and
 other layers that draw random numbers (the loop seeds torch's global generator per client;
@@ -34,6 +36,7 @@ from torch.nn.modules.dropout import _DropoutNd
 from fedray.client.block import Block, pad, schedule
 from fedray.client.plan import ClientPlan
 from fedray.client.stacked_optim import StackedOptimizer
+from fedray.client.step_mask import keep_rows
 from fedray.client.train import _control_delta, evaluate
 from fedray.client.vectorized_dp import fit_private_block
 from fedray.data.federation import ClientData
@@ -151,13 +154,14 @@ def train_block(
     plan: ClientPlan | None = None,
     controls: list[tuple[np.ndarray, np.ndarray]] | None = None,
     max_steps: list[int | None] | None = None,
+    keeps: list[np.ndarray | None] | None = None,
 ) -> list[ClientUpdate]:
     """Train a block of clients from `global_params` at once; one `ClientUpdate` per client.
 
     Args and results are `train_client`'s, one per client and in the same order: `datas`
     already poisoned for malicious clients, `generators[i]` client i's TRAIN stream,
     `controls[i]` its SCAFFOLD (c, c_i), `max_steps[i]` its cap on steps (partial work;
-    None: all). Each update's `seconds` is the block's wall time
+    None: all), `keeps[i]` its (d,) step mask (None: none). Each update's `seconds` is the block's wall time
     divided by its size. `model` is used for its structure and left at `global_params`.
     """
     start = time.perf_counter()
@@ -178,14 +182,16 @@ def train_block(
         for e, d in zip(extras, datas, strict=True):
             e["initial_loss"] = evaluate(model, d.x_train, d.y_train, 4096, device)[1]
     block = Block.build(model, datas, device)
+    rows = keep_rows(keeps or [None] * len(client_ids), len(global_params))
+    masks = block.stacked(rows) if rows is not None else None
     if plan.dp_max_grad_norm > 0:  # as the loop: proximal and SCAFFOLD terms do not apply
         check_private_model(model)
-        losses, steps, dp = fit_private_block(block, cfg, plan, generators)
+        losses, steps, dp = fit_private_block(block, cfg, plan, generators, masks)
     else:
         corrections = None
         if plan.control_variates:
             corrections = block.stacked(np.stack([c - ci for c, ci in controls]))
-        losses, steps = _fit(block, cfg, plan, generators, corrections, max_steps)
+        losses, steps = _fit(block, cfg, plan, generators, corrections, max_steps, masks)
         dp = [{} for _ in client_ids]
     deltas = block.flat() - global_params
     seconds = (time.perf_counter() - start) / max(len(client_ids), 1)
@@ -214,9 +220,10 @@ def _epoch_batches(n: int, cfg, generator: torch.Generator) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps=None):
+def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps=None, masks=None):
     """Minibatch SGD / Adam for every client of the block, as `fit` does for one, each
-    client stopping after its `max_steps` (None: all its steps).
+    client stopping after its `max_steps` (None: all its steps), its direction masked by
+    its row of `masks` (stacked like the parameters; None: no mask).
 
     Returns (mean minibatch loss per client, optimizer steps per client (B,)).
     """
@@ -230,8 +237,11 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps
     order, active = schedule(steps)
     rows, weight, count = pad([batches[i] for i in order], block.offsets[order], block.device)
     block.reorder(order)
+    index = torch.as_tensor(order, device=block.device)
     if corrections is not None:
-        corrections = [c[torch.as_tensor(order, device=block.device)] for c in corrections]
+        corrections = [c[index] for c in corrections]
+    if masks is not None:
+        masks = [m[index] for m in masks]
 
     forward = vmap(block.logits)
 
@@ -259,7 +269,7 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps
             ]
         if corrections is not None:  # SCAFFOLD: + (c - c_i)
             grads = [g + c[:k] for g, c in zip(grads, corrections, strict=True)]
-        optimizer.step(block.params, grads, t, k)
+        optimizer.step(block.params, grads, t, k, None if masks is None else [m[:k] for m in masks])
         total[:k] += loss * count[:k, t]
     back = np.argsort(order)
     block.reorder(back)

@@ -47,8 +47,9 @@ def poisson_batches(n: int, q: float, steps: int, generator: torch.Generator) ->
     return torch.where(torch.gather(keep, 1, local), local, -1)
 
 
-def fit_private_block(block: Block, cfg, plan, generators: list[torch.Generator]):
-    """DP-SGD for every client of the block, as `fit_private` does for one.
+def fit_private_block(block: Block, cfg, plan, generators: list[torch.Generator], masks=None):
+    """DP-SGD for every client of the block, as `fit_private` does for one, each privatised
+    direction masked by the client's row of `masks` (stacked like the parameters; None: none).
 
     Returns (mean per-example loss over sampled examples, steps (B,), per-client DP metrics
     as `train_client` reports them: dp_steps, dp_sample_rate, dp_noise_multiplier).
@@ -69,7 +70,9 @@ def fit_private_block(block: Block, cfg, plan, generators: list[torch.Generator]
     rows, weight, _ = pad([batches[i] for i in order], block.offsets[order], block.device)
     noise = [noise[i] for i in order]
     expected = torch.tensor([min(cfg.batch_size, sizes[i]) for i in order], device=block.device)
-    totals, seen = _train(block, cfg, plan, order, active, rows, weight, noise, expected)
+    if masks is not None:
+        masks = [m[torch.as_tensor(order, device=block.device)] for m in masks]
+    totals, seen = _train(block, cfg, plan, order, active, rows, weight, noise, expected, masks)
     back = np.argsort(order)
     losses = [totals[j] / max(seen[j], 1) for j in back]
     metrics = [
@@ -79,7 +82,7 @@ def fit_private_block(block: Block, cfg, plan, generators: list[torch.Generator]
     return losses, steps, metrics
 
 
-def _train(block, cfg, plan, order, active, rows, weight, noise, expected):
+def _train(block, cfg, plan, order, active, rows, weight, noise, expected, masks=None):
     """Run the block's DP steps; return (summed loss, examples seen) per row, in `order`."""
     C, std = plan.dp_max_grad_norm, plan.dp_noise_multiplier * plan.dp_max_grad_norm
 
@@ -102,7 +105,7 @@ def _train(block, cfg, plan, order, active, rows, weight, noise, expected):
         noised = [s + _noise(noise[:k], s, std) for s in summed]
         scale = expected[:k].to(torch.float32)
         grads = [g / scale.view(-1, *([1] * (g.dim() - 1))) for g in noised]
-        optimizer.step(block.params, grads, t, k)
+        optimizer.step(block.params, grads, t, k, None if masks is None else [m[:k] for m in masks])
         total[:k] += (losses * w).sum(1)
     block.reorder(np.argsort(order))
     seen = weight.sum((1, 2)).round().long()

@@ -196,8 +196,9 @@ class Worker:
         return out, payloads
 
     def _prepare(self, round_: int, cid: int, server, states) -> tuple[dict, tuple | None]:
-        """A client's record, and what training it needs: (id, data, generator, control),
-        with a malicious client's data already poisoned; None for an empty client."""
+        """A client's record, and what training it needs: (id, data, generator, control, keep),
+        with a malicious client's data already poisoned and its step mask (Neurotoxin) in
+        `keep`; None for an empty client."""
         data = self._client(cid)
         record = {
             "client_id": cid,
@@ -210,18 +211,20 @@ class Worker:
         if len(data.y_train) == 0:  # nothing to learn from: not trained, not sent
             empty = {"status": "empty", "train_loss": np.nan, "update_norm": np.nan, "seconds": 0.0}
             return {**record, **empty}, None
+        keep = None
         if cid in self.malicious and runtime.active(self.scenario, round_):
             fed = self.federation
             data = runtime.poison_data(
                 self.scenario, data, cid, round_, fed.num_classes, fed.input_shape
             )
+            keep = (server or {}).get(runtime.STEP_MASK)
         generator = seeding.torch_generator(self.scenario.seed, round_, cid, seeding.TRAIN)
         control = None
         if self.plan.control_variates:
             ids, rows = states["control"]
             own = rows[int(np.searchsorted(ids, cid))]
             control = (server["c"], own)
-        return record, (cid, data, generator, control)
+        return record, (cid, data, generator, control, keep)
 
     def _fit_each(self, jobs: list[tuple], start, caps: dict) -> list:
         """Train the prepared clients one by one, client `cid` from `start(cid)`: the global
@@ -239,8 +242,9 @@ class Worker:
                 self.plan,
                 ctl,
                 caps.get(cid),
+                keep,
             )
-            for cid, data, gen, ctl in jobs
+            for cid, data, gen, ctl, keep in jobs
         ]
 
     def _fit(
@@ -262,11 +266,21 @@ class Worker:
             items = [by_id[int(c)] for c in block if int(c) in by_id]
             if not items:
                 continue
-            ids, datas, gens, ctls = (list(x) for x in zip(*items))
+            ids, datas, gens, ctls, keeps = (list(x) for x in zip(*items))
             controls = ctls if self.plan.control_variates else None
             cut = [caps.get(c) for c in ids] if caps else None
             updates += train_block(
-                self.model, params, ids, datas, cfg, gens, self.device, self.plan, controls, cut
+                self.model,
+                params,
+                ids,
+                datas,
+                cfg,
+                gens,
+                self.device,
+                self.plan,
+                controls,
+                cut,
+                keeps,
             )
         return updates
 

@@ -81,6 +81,7 @@ def fit_private(
     *,
     noise_multiplier: float,
     max_grad_norm: float,
+    keep: list[torch.Tensor] | None = None,
 ) -> tuple[float, int, float]:
     """Train `model` in place with DP-SGD for `cfg.epochs` epochs (Abadi et al. 2016).
 
@@ -103,6 +104,8 @@ def fit_private(
             itself is drawn on the model's device, so CPU and GPU runs differ).
         noise_multiplier: z >= 0; per-step noise std is z * max_grad_norm.
         max_grad_norm: per-example clipping norm C > 0.
+        keep: 0/1 tensors shaped like the parameters: each privatised step direction, weight
+            decay included, is masked before the optimizer steps (Neurotoxin); None: all.
 
     Returns:
         (mean per-example loss over sampled examples, optimizer steps, sample rate q).
@@ -112,6 +115,7 @@ def fit_private(
     from opacus.optimizers import DPOptimizer
 
     # Imported here: fedray.client.train imports this module to call fit_private.
+    from fedray.client.step_mask import dp_hook
     from fedray.client.train import make_optimizer
 
     _check_arguments(noise_multiplier, max_grad_norm)
@@ -126,12 +130,14 @@ def fit_private(
     wrapped = GradSampleModule(model, loss_reduction="sum")
     try:
         optimizer = DPOptimizer(
-            make_optimizer(model, cfg),
+            make_optimizer(model, cfg, decay=keep is None),
             noise_multiplier=noise_multiplier,
             max_grad_norm=max_grad_norm,
             expected_batch_size=min(cfg.batch_size, len(y)),  # q n
             generator=noise,
         )
+        if keep is not None:
+            optimizer.step_hook = dp_hook(list(model.parameters()), keep, cfg.weight_decay)
         total, seen = _train(wrapped, optimizer, x, y, q, steps, generator)
     finally:
         _detach(wrapped, model)

@@ -1,4 +1,4 @@
-"""Cross-field rules of the newer attacks (Neurotoxin, the adaptive hook); `rules` calls `check`."""
+"""Cross-field rules of the newer attacks (Neurotoxin under FedBuff, the adaptive hook); `rules` calls `check`."""
 
 from __future__ import annotations
 
@@ -30,20 +30,22 @@ def check(s, problems: Problems) -> None:
             a.type,
             "alie, ipm, min_max, min_sum, fang or mimic under secure aggregation",
         )
-    if a.type != "neurotoxin":
-        return
+    if a.type != "neurotoxin" or s.system.mode != "async":
+        return  # elsewhere its clients mask every step, before the codec and the masks
     if s.secure_aggregation.protocol != "none":
         problems.add(
             "attack.type",
-            "neurotoxin projects the malicious updates on the server side of the simulation "
-            "(it needs the last aggregate), which secure aggregation hides",
-            a.type,
-            "backdoor, dba or edge_case under secure aggregation",
+            "neurotoxin under FedBuff projects the finished malicious updates on the server side "
+            "of the simulation (a stale model's mask is not kept), which secure aggregation hides",
+            f"{a.type} with system.mode 'async'",
+            "system.mode: none or sync (its clients then mask every step), or backdoor, dba or "
+            "edge_case under secure aggregation",
         )
     if s.compression.type != "none":
         problems.add(
             "attack.type",
-            "neurotoxin's projection would reach the server without passing the uplink codec",
-            f"{a.type} with compression.type {s.compression.type!r}",
-            "compression.type: none, or backdoor / dba / edge_case",
+            "neurotoxin under FedBuff projects the finished malicious updates after the uplink "
+            "codec would have run",
+            f"{a.type} with system.mode 'async' and compression.type {s.compression.type!r}",
+            "system.mode: none or sync, compression.type: none, or backdoor / dba / edge_case",
         )

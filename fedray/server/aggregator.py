@@ -180,6 +180,8 @@ class Aggregator:
         batch, secure, members = self._secure.finish(_gather(replies, self._timeout))
         batch = compression.scatter_shared(self.scenario, round_, batch, len(self.state.params))
         unclipped, self._secure = self._secure.unclipped, None
+        # The adversary's memory of the public global models (Neurotoxin's w_{r-1}).
+        memory = frontier.observe(self.scenario, self.state.attack_state, self.state.params, round_)
         self.state, metrics = server_round(
             self.state,
             batch,
@@ -188,6 +190,7 @@ class Aggregator:
             secure["secagg_survivors"],
             unclipped=unclipped,
         )
+        self.state = replace(self.state, attack_state=memory)
         for key in ("rejected_ids", "defense_selected_ids"):
             if key in metrics:
                 metrics[key] = [c for b in metrics[key] for c in members.get(int(b), [])]
@@ -219,10 +222,14 @@ class Aggregator:
         return self.state.params
 
     def server_message(self) -> dict:
-        """What clients receive besides the parameters (SCAFFOLD's server variate)."""
+        """What clients receive besides the parameters (SCAFFOLD's server variate, Neurotoxin's
+        mask)."""
         out = server_message(self.state.strategy_state, len(self.state.params))
         if secure_dp.carries_count(self.scenario):  # adaptive clipping: clients clip to S
             out["clip"] = privacy.clip_bound(self.scenario, self.state.privacy_state)
+        out.update(
+            frontier.client_message(self.scenario, self.state.attack_state, self.state.params)
+        )
         return out
 
     def server_state(self) -> ServerState:
