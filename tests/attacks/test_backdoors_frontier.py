@@ -29,11 +29,14 @@ def test_neurotoxin_masks_the_top_fraction_of_the_previous_update():
         assert (~keep_mask(np.arange(200.0), 200, k)).sum() == math.ceil(k * 200)
 
 
-def test_neurotoxin_projects_only_the_malicious_rows_in_a_round():
+@pytest.mark.parametrize("mode, masked", [("async", [0, 0, 1, 1]), ("none", [1, 1, 1, 1])])
+def test_neurotoxin_projects_finished_rows_only_under_fedbuff(mode, masked):
+    # Elsewhere its clients masked every local step already: the server leaves the rows.
     s = load_scenario(
         {
             "federation": {"population": 20, "clients_per_round": 10},
             "attack": {"type": "neurotoxin", "count": 3, "top_fraction": 0.5},
+            "system": {"mode": mode},
         }
     )
     bad = adversary(s)
@@ -44,7 +47,7 @@ def test_neurotoxin_projects_only_the_malicious_rows_in_a_round():
     out, _ = attack_batch(s, batch, bad, 2, AttackView(2, previous=previous))
 
     is_bad = np.isin(ids, bad)
-    assert np.all(out.deltas[is_bad] == [0, 0, 1, 1]) and np.all(out.deltas[~is_bad] == 1)
+    assert np.all(out.deltas[is_bad] == masked) and np.all(out.deltas[~is_bad] == 1)
 
 
 def test_dba_parts_split_the_global_trigger_and_match_the_documented_pixels():
@@ -149,11 +152,15 @@ def test_edge_case_classes_are_checked(source, target):
 @pytest.mark.parametrize(
     "extra, says",
     [
-        ({"secure_aggregation": {"protocol": "secagg"}}, "neurotoxin projects the malicious"),
-        ({"compression": {"type": "topk"}}, "without passing the uplink codec"),
+        ({"secure_aggregation": {"protocol": "secagg"}}, "which secure aggregation hides"),
+        ({"compression": {"type": "topk", "k": 5}}, "after the uplink codec would have run"),
     ],
 )
-def test_neurotoxin_refuses_what_it_cannot_compose_with(extra, says):
+def test_neurotoxin_under_fedbuff_refuses_what_it_cannot_compose_with(extra, says):
+    # Synchronous rounds accept both: the clients mask every step before the codec and masks.
+    load_scenario({"attack": {"type": "neurotoxin", "count": 2}, **extra})
     with pytest.raises(ScenarioError) as err:
-        load_scenario({"attack": {"type": "neurotoxin", "count": 2}, **extra})
+        load_scenario(
+            {"attack": {"type": "neurotoxin", "count": 2}, "system": {"mode": "async"}, **extra}
+        )
     assert says in str(err.value)
