@@ -52,7 +52,9 @@ def observe(scenario, state: dict, params_now: np.ndarray, round_: int) -> dict:
 
 def client_message(scenario, attack_state: dict, params: np.ndarray) -> dict:
     """What the workers receive for Neurotoxin this round: {KEEP: (d,) bool}, the mask of
-    w_r - w_{r-1} (`params` minus the remembered model); {} in round 1 or for other attacks.
+    w_r - w_{r-1} (`params` minus the remembered model); {} when it would mask nothing (round
+    1, a round after one that applied nothing) or for other attacks, so those rounds train
+    exactly as unmasked.
 
     Computed once per round from the two global models every client is sent; where the
     simulation computes it changes nothing a malicious client could not compute itself.
@@ -60,7 +62,8 @@ def client_message(scenario, attack_state: dict, params: np.ndarray) -> dict:
     if not masks_steps(scenario):
         return {}
     g = neurotoxin.previous_update(params, attack_state.get(BEFORE))
-    return {KEEP: neurotoxin.keep_mask(g, len(params), scenario.attack.params.top_fraction)}
+    keep = neurotoxin.keep_mask(g, len(params), scenario.attack.params.top_fraction)
+    return {} if keep.all() else {KEEP: keep}
 
 
 def craft(scenario, honest, malicious, rng, view: AttackView | None, fn) -> tuple[np.ndarray, dict]:
