@@ -156,3 +156,85 @@ def test_an_all_ones_mask_trains_exactly_as_no_mask():
     ones = np.ones(num_params(model()), bool)
 
     assert loop(cfg, ones).delta.tobytes() == loop(cfg, None).delta.tobytes()
+
+
+# End to end: the mask travels with the round's message, is remembered across a resume, and
+# composes with uplink compression and secure aggregation. One module-scoped set of runs.
+
+ATTACK = {"type": "neurotoxin", "count": 6, "top_fraction": 0.5, "target": 0}
+
+
+def run_tiny(out, warm, **overrides):
+    import fedray
+    from tests.factories import tiny
+
+    base = {"attack": ATTACK, "evaluation": {"federated_clients": 0}}
+    return fedray.run(tiny(**{**base, **overrides}), out=out, warm=warm)
+
+
+@pytest.fixture(scope="module")
+def runs(ray_cluster, tmp_path_factory):
+    """Two workers stopped after round 2 and resumed, and one worker straight through; every
+    client malicious through top-k and through SecAgg (so each round's aggregate is theirs).
+    The runs of one pool shape share their actors (start-up is most of a tiny run's time)."""
+    import fedray
+    from fedray.actors import WarmActors
+
+    root, warm = tmp_path_factory.mktemp("neurotoxin"), WarmActors()
+    everyone = {**ATTACK, "count": 20}
+    try:
+        out = {
+            "part": run_tiny(root / "part", warm, rounds=2, output__checkpoint_every=1),
+            "resumed": fedray.run(None, ["rounds=3"], resume=root / "part", warm=warm),
+            "topk": run_tiny(
+                root / "topk",
+                warm,
+                attack=everyone,
+                compression={"type": "topk", "fraction": 0.3},
+                output__checkpoint_every=1,
+            ),
+            "secagg": run_tiny(
+                root / "secagg",
+                warm,
+                attack=everyone,
+                secure_aggregation={"protocol": "secagg"},
+                output__checkpoint_every=1,
+            ),
+            "one": run_tiny(root / "one", warm, resources__num_workers=1),
+        }
+    finally:
+        warm.close()
+    return {**out, "root": root}
+
+
+def checkpoint_params(folder, round_: int) -> np.ndarray:
+    with np.load(folder / "checkpoints" / f"round_{round_:07d}.npz") as z:
+        return z["params"]
+
+
+@pytest.mark.slow
+def test_neurotoxin_on_two_workers_after_a_resume_matches_one_worker_bit_for_bit(runs):
+    one, resumed = runs["one"], runs["resumed"]
+
+    assert resumed.params.tobytes() == one.params.tobytes()
+    assert (
+        resumed.history.column("backdoor_success").to_pylist()
+        == one.history.column("backdoor_success").to_pylist()
+    )
+    # Round 2 remembers the model round 1 started from: w_2 - w_1 is its mask's source.
+    with np.load(runs["root"] / "part" / "checkpoints" / "round_0000002.npz") as z:
+        remembered = z[f"attack/{frontier.BEFORE}"]
+    assert remembered.tobytes() == checkpoint_params(runs["root"] / "part", 1).tobytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["topk", "secagg"])
+def test_every_client_masked_leaves_the_masked_coordinates_of_the_model_still(runs, name):
+    folder = runs["root"] / name
+    w = [checkpoint_params(folder, r) for r in (1, 2)] + [runs[name].params]
+    for before, now, after in zip(w, w[1:], w[2:]):
+        keep = keep_mask(now.astype(np.float64) - before, len(now), 0.5)
+        assert (~keep).sum() > 0.3 * len(now)
+        assert np.array_equal(after[~keep], now[~keep])  # every row was zero there
+        assert (after[keep] != now[keep]).mean() > 0.3
+    assert np.isfinite(runs[name].history.column("backdoor_success").to_pylist()).all()
