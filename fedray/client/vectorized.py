@@ -33,6 +33,7 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from fedray.client.block import Block, pad, schedule
 from fedray.client.plan import ClientPlan
+from fedray.client.stacked_forward import batched_forward
 from fedray.client.stacked_optim import StackedOptimizer
 from fedray.client.train import _control_delta, evaluate
 from fedray.client.vectorized_dp import fit_private_block
@@ -233,7 +234,7 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps
     if corrections is not None:
         corrections = [c[torch.as_tensor(order, device=block.device)] for c in corrections]
 
-    forward = vmap(block.logits)
+    forward = batched_forward(block.model) or vmap(block.logits)
 
     def step(params, x, y, w, n):
         # vmap for the forward pass only: autograd of the summed client losses gives each
