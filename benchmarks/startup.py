@@ -48,12 +48,30 @@ def _tree_cpu(root: int) -> dict[int, float]:
     return out
 
 
+def _name(pid: int) -> str:
+    """A process's kind: Ray's own title (ray::Worker, raylet, gcs_server, ...) or its program."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    first = argv[0].decode(errors="replace")
+    if first.startswith("ray::"):
+        return first.split()[0]
+    words = [Path(a.decode(errors="replace")).name for a in argv if a]
+    if not words:
+        return "?"
+    if words[0].startswith("python"):  # the script: the first argument that is not a flag
+        words = [w for w in words[1:] if not w.startswith("-")] or words
+    return words[0].removesuffix(".py")
+
+
 def measure(scenario: str, overrides: list[str]) -> dict:
     out = Path(tempfile.mkdtemp(prefix="fedray-startup-")) / "run"
     cmd = [sys.executable, "-m", "fedray.cli", "run", scenario, "--out", str(out), "--no-progress"]
     for o in overrides:
         cmd += ["--set", o]
     seen: dict[int, float] = {}
+    names: dict[int, str] = {}
     start = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -61,6 +79,8 @@ def measure(scenario: str, overrides: list[str]) -> dict:
         while child.poll() is None:
             for pid, c in _tree_cpu(child.pid).items():
                 seen[pid] = max(seen.get(pid, 0.0), c)
+                if names.get(pid, "?") in ("?", "default_worker", "ray::IDLE"):
+                    names[pid] = _name(pid)  # a worker retitles itself once it hosts an actor
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -72,7 +92,11 @@ def measure(scenario: str, overrides: list[str]) -> dict:
         raise SystemExit(f"fedray run exited {code}: {' '.join(cmd)}")
     summary = json.loads((out / "summary.json").read_text())
     driver = seen.pop(child.pid, 0.0)
+    kinds: dict[str, float] = {}
+    for pid, c in seen.items():
+        kinds[names.get(pid, "?")] = kinds.get(names.get(pid, "?"), 0.0) + c
     return {
+        "kinds": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
         "wall": wall,
         "startup": summary["startup_seconds"],
         "driver_cpu": driver,
@@ -97,6 +121,7 @@ def main() -> None:
             f"(load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)",
             flush=True,
         )
+        print("  Ray CPU by process: " + ", ".join(f"{k} {v:.1f}" for k, v in r["kinds"].items()))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ the same rows from the same inputs. Pure numpy; nothing here knows about Ray.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -115,6 +116,8 @@ def craft(
     rng = seeding.rng(scenario.seed, round_, 0, seeding.ATTACK)
     try:
         fn = lookup(MODEL_ATTACKS, a.type).fn
+        if a.type == "fang":  # the paper's partial knowledge is the colluders' estimate
+            fn = functools.partial(fn, partial=knowledge(scenario) == "colluding")
         # `view`: what the newer attacks read (the defense in place, the model's history).
         rows, more = frontier.craft(scenario, reference, malicious, rng, view, fn)
     except ValueError as exc:  # e.g. ALIE's z is undefined with a malicious majority

@@ -15,8 +15,9 @@ s_j = sign of the benign mean on coordinate j (s_j = 0 counts as +1).
   [b w_min, w_min] when s_j = 1, and from [w_max, b w_max] (w_max > 0) or [w_max, w_max / b]
   when s_j = -1: values past the benign range, on the side that reverses the change.
 
-Knowledge `full` uses the round's honest updates as the benign ones. Knowledge `partial`
-uses only the colluders' own honestly trained updates: for Krum they stand in for the
+Full knowledge (`attack.knowledge: omniscient`, the default in plaintext) uses the round's
+honest updates as the benign ones. Partial knowledge (`attack.knowledge: colluding`, the
+default under secure aggregation) uses only the colluders' own honestly trained updates: for Krum they stand in for the
 benign rows (a round of n = 2c rows, c crafted; the neighbour counts are floored at 1);
 for median / trimmed mean, with their mean mu and std sigma (ddof 0), each colluder draws
 from [mu_j + 3 sigma_j, mu_j + 4 sigma_j] when s_j = -1 and [mu_j - 4 sigma_j,
@@ -34,13 +35,11 @@ import numpy as np
 from fedray.attacks.common import check_choice, check_params, check_updates, honest_mean, honest_std
 from fedray.defenses.krum import krum_scores, pairwise_sq_distances
 
-KNOWLEDGE = ("full", "partial")
 TARGETS = ("krum", "median", "trimmed_mean")
 
 
 @dataclass(frozen=True)
 class FangParams:
-    knowledge: Literal["full", "partial"] = "full"
     target: Literal["krum", "median", "trimmed_mean"] = "median"
     b: float = field(default=2.0, metadata={"gt": 1})  # median / trimmed mean: range stretch
     threshold: float = field(default=1e-5, metadata={"gt": 0})  # krum: smallest lambda tried
@@ -101,24 +100,29 @@ def _range_attack(benign, m, params: FangParams, rng, partial: bool) -> np.ndarr
 
 
 def fang(
-    honest: np.ndarray, malicious: np.ndarray, params: FangParams, rng: np.random.Generator
+    honest: np.ndarray,
+    malicious: np.ndarray,
+    params: FangParams,
+    rng: np.random.Generator,
+    *,
+    partial: bool = False,
 ) -> np.ndarray:
     """Return Fang et al.'s crafted updates against `params.target`.
 
     Args:
-        honest: (h, d) float32 honest updates of the round (used with full knowledge).
-        malicious: (m, d) float32, the colluders' own honest updates (partial knowledge).
-        params: knowledge (full, partial), target (krum, median, trimmed_mean), b > 1,
-            threshold > 0, f (Krum's assumed count; None: m).
+        honest: (h, d) float32 honest updates of the round (read with full knowledge only).
+        malicious: (m, d) float32, the colluders' own honest updates.
+        params: target (krum, median, trimmed_mean), b > 1, threshold > 0, f (Krum's
+            assumed count; None: m).
         rng: draws the median / trimmed-mean values.
+        partial: partial knowledge, from the colluders' own updates alone
+            (`attack.knowledge` colluding; `fedray.attacks.collusion` sets it).
 
     Returns:
         (m, d) float32; one row repeated for krum, independent draws otherwise.
     """
     check_params("fang", params, FangParams)
-    check_choice("fang", "knowledge", params.knowledge, KNOWLEDGE)
     check_choice("fang", "target", params.target, TARGETS)
-    partial = params.knowledge == "partial"
     _, m, _ = check_updates("fang", honest, malicious, needs_honest=not partial)
     if m == 0:
         return malicious.astype(np.float32, copy=True)
@@ -128,7 +132,8 @@ def fang(
     if len(benign) < 2:
         raise ValueError(
             f"fang's Krum attack needs at least 2 benign updates to measure; got {len(benign)} "
-            f"({params.knowledge} knowledge): raise attack.fraction or use knowledge: full"
+            f"({'partial' if partial else 'full'} knowledge): raise attack.fraction, or set "
+            "attack.knowledge: omniscient in plaintext"
         )
     f = m if params.f is None else params.f
     return np.repeat(_krum_attack(benign, m, f, params.threshold)[None, :], m, axis=0)

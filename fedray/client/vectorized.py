@@ -35,6 +35,7 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from fedray.client.block import Block, pad, schedule
 from fedray.client.plan import ClientPlan
+from fedray.client.stacked_forward import batched_forward
 from fedray.client.stacked_optim import StackedOptimizer
 from fedray.client.step_mask import keep_rows
 from fedray.client.train import _control_delta, evaluate
@@ -243,7 +244,7 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps
     if masks is not None:
         masks = [m[index] for m in masks]
 
-    forward = vmap(block.logits)
+    forward = batched_forward(block.model) or vmap(block.logits)
 
     def step(params, x, y, w, n):
         # vmap for the forward pass only: autograd of the summed client losses gives each

@@ -22,6 +22,8 @@ with its frozen parameter dataclass; rules that assume f malicious clients take 
 | flame | noise | Nguyen et al., USENIX Security 2022 |
 | foolsgold | confidence (needs ctx.history) | Fung, Yoon and Beschastnikh, RAID 2020 |
 | clipped_clustering | window (keeps ctx.state) | Li, Lyu, Wang and Zhang, IEEE TBD 2023 |
+| meamed | f / fraction | mean around the median; Xie, Koyejo and Gupta, 2018 |
+| monna | f / fraction, pivot | nearest neighbours of a pivot; Farhadkhani et al., ICML 2023 |
 | with_bucketing(rule, s) | s | Karimireddy, He and Jaggi, ICLR 2022 |
 
 Pre-aggregators (`PRE_AGGREGATORS`, `fedray.defenses.pre`) run in front of any rule:
@@ -46,8 +48,10 @@ from fedray.defenses import (
     geometric_median,
     krum,
     mda,
+    meamed,
     mean,
     median,
+    monna,
     norm_bounding,
     signguard,
 )
@@ -80,6 +84,8 @@ DEFENSES: dict[str, Entry] = {
     "clipped_clustering": Entry(
         clipped_clustering.clipped_clustering, clipped_clustering.ClippedClusteringParams
     ),
+    "meamed": Entry(meamed.meamed, meamed.MeamedParams),
+    "monna": Entry(monna.monna, monna.MoNNAParams),
 }
 
 # What a rule needs of the cohort's size, checkable without any update: `fn(n, params)`
@@ -91,6 +97,8 @@ REQUIREMENTS = {
     "bulyan": bulyan.require_bulyan,
     "mda": mda.require_mda,
     "dnc": dnc.require_dnc,
+    "meamed": meamed.require_meamed,
+    "monna": monna.require_monna,
 }
 
 
@@ -103,6 +111,12 @@ def stages_of(defense) -> list[tuple[str, object]]:
     if defense.bucketing > 1 and pre:
         return [("bucketing", BucketingParams(defense.bucketing)), *pre]
     return pre
+
+
+def needs_root(defense) -> bool:
+    """Whether the rule reads the server's own update on a clean root set (ctx.reference)."""
+    pivot = getattr(defense.params, "pivot", None)
+    return defense.type == "fltrust" or (defense.type == "monna" and pivot == "reference")
 
 
 def build_rule(defense):
@@ -126,6 +140,7 @@ __all__ = [
     "bucketize",
     "build_rule",
     "compose",
+    "needs_root",
     "resolve_f",
     "stages_of",
     "with_bucketing",

@@ -20,6 +20,7 @@ from fedray.client.train import evaluate, train_client
 from fedray.compression import clients as compression
 from fedray.data import build_federation, central_test_set
 from fedray.data.federation import ClientData
+from fedray.defenses import needs_root
 from fedray.defenses.common import RoundContext
 from fedray.models import build_model, unflatten
 from fedray.server import audit, privacy, secure_dp
@@ -45,7 +46,7 @@ class Aggregator:
         x, _, num_classes = self._test
         m = self.scenario.model
         self._model = build_model(m.type, m.params, tuple(x.shape[1:]), num_classes)
-        self._root = self._root_set() if self.scenario.defense.type == "fltrust" else None
+        self._root = self._root_set() if needs_root(self.scenario.defense) else None
         self._malicious = runtime.adversary(self.scenario)
         self._secure = None  # this round's SecureRound, between its protocol stages
         self._audit_data = None  # privacy audits' member sample and local z, built on first use

@@ -32,12 +32,9 @@ def test_partial_knowledge_uses_only_the_colluders_statistics():
     honest, own = cluster(12, 20, seed=1), cluster(5, 20, seed=3, centre=-0.2)
     rng = np.random.default_rng(0)
 
-    out = fang(honest, own, FangParams(target="trimmed_mean", knowledge="partial"), rng)
+    out = fang(honest, own, FangParams(target="trimmed_mean"), rng, partial=True)
     again = fang(
-        honest * 7,
-        own,
-        FangParams(target="trimmed_mean", knowledge="partial"),
-        np.random.default_rng(0),
+        honest * 7, own, FangParams(target="trimmed_mean"), np.random.default_rng(0), partial=True
     )
 
     mu, sigma = own.astype(np.float64).mean(0), own.astype(np.float64).std(0)
@@ -82,9 +79,7 @@ def test_krum_lambda_bound_matches_a_naive_loop():
 def test_krum_partial_knowledge_needs_no_honest_row():
     own = cluster(4, 10, seed=7)
 
-    out = fang(
-        own[:0], own, FangParams(target="krum", knowledge="partial"), np.random.default_rng(0)
-    )
+    out = fang(own[:0], own, FangParams(target="krum"), np.random.default_rng(0), partial=True)
 
     assert out.shape == (4, 10) and np.all(out == out[0])
     assert np.all(np.sign(out[0]) == -direction(own))
@@ -93,7 +88,6 @@ def test_krum_partial_knowledge_needs_no_honest_row():
 @pytest.mark.parametrize(
     "params, says",
     [
-        (FangParams(knowledge="some"), "knowledge must be one of full, partial"),
         (FangParams(target="bulyan"), "target must be one of krum, median, trimmed_mean"),
         (FangParams(b=1.0), "attack.b must be > 1"),
     ],
@@ -106,3 +100,24 @@ def test_bad_parameters_say_what_to_set(params, says):
 def test_full_knowledge_without_honest_rows_says_so():
     with pytest.raises(ValueError, match="honest updates"):
         fang(cluster(0, 3), cluster(2, 3), FangParams(), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("knowledge, partial", [("omniscient", False), ("colluding", True)])
+def test_attack_knowledge_chooses_full_or_partial(knowledge, partial):
+    from fedray import seeding
+    from fedray.attacks import collusion
+    from fedray.scenario import load_scenario
+
+    attack = {"type": "fang", "fraction": 0.2, "target": "trimmed_mean", "knowledge": knowledge}
+    s = load_scenario({"attack": attack})
+    honest, own = cluster(12, 20, seed=1), cluster(4, 20, seed=3, centre=-0.2)
+    reference = own if partial else honest
+
+    rows, _ = collusion.craft(s, 3, reference, own, needs_reference=False)
+
+    def draw(partial):
+        rng = seeding.rng(s.seed, 3, 0, seeding.ATTACK)
+        return fang(reference, own, s.attack.params, rng, partial=partial)
+
+    assert np.array_equal(rows, draw(partial))
+    assert not np.array_equal(rows, draw(not partial))

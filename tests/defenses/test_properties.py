@@ -15,6 +15,7 @@ from fedray.defenses.foolsgold import FoolsGoldParams
 from fedray.defenses.geometric_median import GeometricMedianParams
 from fedray.defenses.krum import KrumParams, MultiKrumParams
 from fedray.defenses.median import TrimmedMeanParams
+from fedray.defenses.monna import MoNNAParams
 from fedray.defenses.norm_bounding import NormBoundingParams
 from fedray.defenses.signguard import SignGuardParams
 from fedray.registry import NoParams
@@ -40,6 +41,8 @@ PARAMS = {
     "flame": FlameParams(noise=0.0),
     "foolsgold": FoolsGoldParams(),
     "clipped_clustering": ClippedClusteringParams(),
+    "meamed": TrimmedMeanParams(f=F),
+    "monna": MoNNAParams(f=F),
 }
 NAMES = sorted(PARAMS)
 
@@ -99,7 +102,19 @@ def test_identical_updates_return_that_update(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["krum", "multi_krum", "median", "trimmed_mean", "bulyan", "mda", "dnc", "signguard"]
+    "name",
+    [
+        "krum",
+        "multi_krum",
+        "median",
+        "trimmed_mean",
+        "bulyan",
+        "mda",
+        "dnc",
+        "signguard",
+        "meamed",
+        "monna",
+    ],
 )
 @pytest.mark.parametrize("same_side", [False, True])
 def test_far_outliers_leave_the_result_inside_the_honest_range(name, same_side):

@@ -1,0 +1,66 @@
+"""A block's forward pass as batched matrix products, for stacks of linear layers.
+
+`vmap(functional_call(model))` traces the model through torch.func at every step; for the
+models most federated benchmarks train (logistic regression, MLPs: `nn.Sequential` of
+`Flatten`, `Linear` and pointwise activations) the same forward pass is one `baddbmm` per
+layer over the stacked (B, out, in) weights, which gives bitwise the same logits and
+gradients for about half the time a step (`tests/client/test_stacked_forward.py`,
+`benchmarks/round_breakdown.py`). Any other model keeps the vmap path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+POINTWISE: dict[type, Callable[[torch.Tensor], torch.Tensor]] = {
+    nn.ReLU: torch.relu,
+    nn.Tanh: torch.tanh,
+    nn.Sigmoid: torch.sigmoid,
+    nn.Identity: lambda h: h,
+}
+
+
+def batched_forward(model: nn.Module) -> Callable | None:
+    """Return `forward(params, x)` over stacked parameters, or None if the model is not a
+    `Flatten` followed by `Linear` layers and pointwise activations (`POINTWISE`).
+
+    `params` are the model's parameters in `named_parameters` order, each stacked (B, ...);
+    `x` is (B, b, *input_shape); the result is (B, b, classes), what
+    `vmap(functional_call(model, ...))` returns for the same inputs.
+    """
+    if not isinstance(model, nn.Sequential) or len(model) == 0:
+        return None
+    first = model[0]
+    if not (isinstance(first, nn.Flatten) and first.start_dim == 1 and first.end_dim == -1):
+        return None
+    layers: list[tuple[str, object]] = []
+    for module in list(model)[1:]:
+        if isinstance(module, nn.Linear):
+            layers.append(("linear", module.bias is not None))
+        elif type(module) in POINTWISE:
+            layers.append(("pointwise", POINTWISE[type(module)]))
+        else:
+            return None
+    if sum(len(list(m.parameters(recurse=False))) for m in model) != len(list(model.parameters())):
+        return None  # parameters nested below the layers: not ours to lay out
+
+    def forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(2)
+        i = 0
+        for kind, arg in layers:
+            if kind == "pointwise":
+                h = arg(h)
+                continue
+            weight = params[i].transpose(1, 2)
+            if arg:  # with a bias
+                h = torch.baddbmm(params[i + 1].unsqueeze(1), h, weight)
+                i += 2
+            else:
+                h = torch.bmm(h, weight)
+                i += 1
+        return h
+
+    return forward
