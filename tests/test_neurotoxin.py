@@ -124,13 +124,13 @@ def test_local_dp_sgd_masks_the_privatised_step_in_the_loop_and_the_block():
     assert np.count_nonzero(looped[keep]) > 0.9 * keep.sum()
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_the_block_equals_the_loop_for_a_masked_client(name):
+@pytest.mark.parametrize("name, plan", [(n, None) for n in CONFIGS] + [("momentum-wd", DP)])
+def test_the_block_equals_the_loop_for_a_masked_client(name, plan):
     cfg = CONFIGS[name]
     keep = mask(num_params(model()))
 
-    looped = [loop(cfg, keep if c == 1 else None, cid=c) for c in range(len(SIZES))]
-    blocked = block(cfg, [None, keep, None])
+    looped = [loop(cfg, keep if c == 1 else None, plan, cid=c) for c in range(len(SIZES))]
+    blocked = block(cfg, [None, keep, None], plan)
 
     assert not blocked[1].delta[~keep].any()
     for a, b in zip(looped, blocked, strict=True):
