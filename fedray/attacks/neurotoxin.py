@@ -17,7 +17,8 @@ optimizer sees it (`fedray.client.step_mask`): SGD's momentum and Adam's moments
 on the masked coordinates, and the update is exactly zero there. Buffers that no gradient
 trains (BatchNorm's running statistics) are not masked. Under FedBuff (`system.mode: async`)
 a client trains from a stale model whose mask the run does not keep, so there the finished
-update is projected once instead (`project`), on the server side of the simulation.
+update is projected once instead (`project`), on the server side of the simulation, by the
+mask of the aggregate the server applied last (`AttackView.previous`).
 """
 
 from __future__ import annotations
