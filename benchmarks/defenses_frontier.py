@@ -1,8 +1,8 @@
 """Plot and tabulate a `fedray stress` matrix of defenses with short, readable labels.
 
-`fedray stress`'s own heatmap labels cells by their full overrides, which for defenses with
-`pre` stages run off the figure. This reads its `stress.parquet` and writes a heatmap of
-final test accuracy (mean, and +- std over seeds in each cell) and the Markdown table:
+This reads a matrix's `stress.parquet` (attack x defense) and writes a heatmap of final test
+accuracy with mean and +- std over seeds in each cell (`fedray stress`'s own heatmap shows
+the means), and the Markdown table, labelled as `fedray.stress_tables.short_labels` does:
 
     python benchmarks/defenses_frontier.py runs/stress-frontier docs/stress_frontier.png
 """
@@ -46,19 +46,20 @@ def main(argv: list[str]) -> None:
             colour = "white" if mean[i, j] < 0.5 else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
     ax.set_xticks(range(len(defenses)), shorts(defenses), rotation=35, ha="right")
-    ax.set_yticks(range(len(attacks)), [ATTACKS.get(a.split("(")[0], a) for a in attacks])
+    names = [ATTACKS.get(a, a) for a in short_labels(attacks)]
+    ax.set_yticks(range(len(attacks)), names)
     ax.set_title(f"final test accuracy on digits, mean ± std over {seeds} seed(s)")
     fig.colorbar(image, ax=ax, fraction=0.02)
     fig.tight_layout()
     fig.savefig(figure, dpi=120)
     print("| attack \\ defense | " + " | ".join(shorts(defenses)) + " |")
     print("|---|" + "---:|" * len(defenses))
-    for i, a in enumerate(attacks):
+    for i in range(len(attacks)):
         cells = [
             f"{mean[i, j]:.3f}" + (f" ± {std[i, j]:.3f}" if seeds > 1 else "")
             for j in range(len(defenses))
         ]
-        print(f"| {ATTACKS.get(a.split('(')[0], a)} | " + " | ".join(cells) + " |")
+        print(f"| {names[i]} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
