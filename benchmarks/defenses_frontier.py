@@ -1,15 +1,14 @@
 """Plot and tabulate a `fedray stress` matrix of defenses with short, readable labels.
 
-`fedray stress`'s own heatmap labels cells by their full overrides, which for defenses with
-`pre` stages run off the figure. This reads its `stress.parquet` and writes a heatmap of
-final test accuracy (mean, and +- std over seeds in each cell) and the Markdown table:
+This reads a matrix's `stress.parquet` (attack x defense) and writes a heatmap of final test
+accuracy with mean and +- std over seeds in each cell (`fedray stress`'s own heatmap shows
+the means), and the Markdown table, labelled as `fedray.stress_tables.short_labels` does:
 
     python benchmarks/defenses_frontier.py runs/stress-frontier docs/stress_frontier.png
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -20,14 +19,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from fedray.stress_tables import short_labels  # noqa: E402
+
 ATTACKS = {"ipm": "IPM (eps 10)", "alie": "ALIE", "none": "no attack"}
 
 
-def short(label: str) -> str:
-    """'trimmed_mean(fraction=0.2,pre=[{'type': 'nnm'}])' -> 'nnm + trimmed_mean'."""
-    name = label.split("(")[0]
-    stages = re.findall(r"'type': '([a-z_]+)'", label)
-    return " + ".join([*stages, "mean" if name == "none" else name])
+def shorts(defenses: list[str]) -> list[str]:
+    """Defense labels as `fedray stress`'s heatmap shortens them; `none` reads `mean`."""
+    return ["mean" if d == "none" else d for d in short_labels(defenses)]
 
 
 def main(argv: list[str]) -> None:
@@ -46,20 +45,21 @@ def main(argv: list[str]) -> None:
             text = f"{mean[i, j]:.3f}" + (f"\n±{std[i, j]:.3f}" if seeds > 1 else "")
             colour = "white" if mean[i, j] < 0.5 else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
-    ax.set_xticks(range(len(defenses)), [short(d) for d in defenses], rotation=35, ha="right")
-    ax.set_yticks(range(len(attacks)), [ATTACKS.get(a.split("(")[0], a) for a in attacks])
+    ax.set_xticks(range(len(defenses)), shorts(defenses), rotation=35, ha="right")
+    names = [ATTACKS.get(a, a) for a in short_labels(attacks)]
+    ax.set_yticks(range(len(attacks)), names)
     ax.set_title(f"final test accuracy on digits, mean ± std over {seeds} seed(s)")
     fig.colorbar(image, ax=ax, fraction=0.02)
     fig.tight_layout()
     fig.savefig(figure, dpi=120)
-    print("| attack \\ defense | " + " | ".join(short(d) for d in defenses) + " |")
+    print("| attack \\ defense | " + " | ".join(shorts(defenses)) + " |")
     print("|---|" + "---:|" * len(defenses))
-    for i, a in enumerate(attacks):
+    for i in range(len(attacks)):
         cells = [
             f"{mean[i, j]:.3f}" + (f" ± {std[i, j]:.3f}" if seeds > 1 else "")
             for j in range(len(defenses))
         ]
-        print(f"| {ATTACKS.get(a.split('(')[0], a)} | " + " | ".join(cells) + " |")
+        print(f"| {names[i]} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

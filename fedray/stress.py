@@ -193,14 +193,23 @@ def check_matrix(
 
 def _done(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> bool:
     """A run counts as done if it finished with exactly the scenario it would run now; a run
-    left by another --set or an edited scenario file is redone, never reused."""
+    left by another --set or an edited scenario file is redone, never reused.
+
+    Both are compared as this version resolves them, so a run written before a release
+    added a section with defaults (which leave its experiment as it was) still counts."""
     from fedray.scenario import to_yaml
 
     run_dir = _run_dir(out, cell, seed)
     if not (run_dir / "summary.json").exists():
         return False
     now = to_yaml(load_scenario(scenario_path, [*overrides, *_sets(cell, seed)]))
-    return (run_dir / "scenario.yaml").read_text() == now
+    stored = (run_dir / "scenario.yaml").read_text()
+    if stored == now:
+        return True
+    try:
+        return to_yaml(load_scenario(run_dir / "scenario.yaml")) == now
+    except ScenarioError:  # written by a version whose fields this one no longer takes
+        return False
 
 
 def _run_one(scenario_path, overrides, out: Path, cell: Cell, seed: int, warm=None) -> dict:

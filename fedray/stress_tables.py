@@ -5,6 +5,7 @@ TensorBoard hparams). Running the matrix is `fedray.stress`'s."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,41 @@ def markdown(table: pa.Table, axes: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _parts(label: str) -> tuple[str, list[str], dict[str, str]]:
+    """`name(k=v,...,pre=[{'type': 'nnm'}])` -> (name, pre-stage names, {k: v})."""
+    name, _, rest = label.partition("(")
+    stages = re.findall(r"'type': '([A-Za-z0-9_.:]+)'", rest)
+    rest = re.sub(r"pre=\[.*\]", "", rest.removesuffix(")"))
+    params = dict(re.findall(r"([A-Za-z_]\w*)=([^,]+)", rest))
+    return name, stages, params
+
+
+def short_labels(labels: list[str]) -> list[str]:
+    """Labels for a figure's axis: pre-stages lead (`trimmed_mean(fraction=0.2,pre=[{'type':
+    'nnm'}])` -> `nnm + trimmed_mean`), and a parameter with one value wherever it appears
+    (`fraction=0.2` everywhere) is left out unless that would make two labels coincide.
+    Falls back to the labels as given if they still coincide."""
+    parsed = [_parts(label) for label in labels]
+    values: dict[str, set] = {}
+    for _, _, params in parsed:
+        for k, v in params.items():
+            values.setdefault(k, set()).add(v)
+
+    def render(dropped: set) -> list[str]:
+        out = []
+        for name, stages, params in parsed:
+            kept = " ".join(f"{k}={v}" for k, v in params.items() if k not in dropped)
+            out.append(" + ".join([*stages, name]) + (f" {kept}" if kept else ""))
+        return out
+
+    dropped: set = set()
+    for k in sorted(k for k, seen in values.items() if len(seen) == 1):
+        if len(set(render(dropped | {k}))) == len(labels):
+            dropped.add(k)
+    out = render(dropped)
+    return out if len(set(out)) == len(out) else list(labels)
+
+
 def heatmap(table: pa.Table, axes: list[str], path: Path) -> None:
     """First axis down, second across; one panel per figure (and per value of further axes)."""
     import matplotlib
@@ -143,8 +179,8 @@ def heatmap(table: pa.Table, axes: list[str], path: Path) -> None:
                     color="white" if v < 0.6 * top else "black",
                     fontsize=8,
                 )
-        ax.set_xticks(range(len(second)), second, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(first)), first, fontsize=8)
+        ax.set_xticks(range(len(second)), short_labels(second), rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(first)), short_labels(first), fontsize=8)
         ax.set_xlabel(axes[1] if len(axes) > 1 else "")
         ax.set_ylabel(axes[0])
         title = name + (
