@@ -221,7 +221,8 @@ def test_neurotoxin_on_two_workers_after_a_resume_matches_one_worker_bit_for_bit
         resumed.history.column("backdoor_success").to_pylist()
         == one.history.column("backdoor_success").to_pylist()
     )
-    # Round 2 remembers the model round 1 started from: w_2 - w_1 is its mask's source.
+    # After round 2 the memory is the model round 2 started from (round 1's result), so a
+    # resumed round 3 masks by w_3 - w_2 as the straight run does.
     with np.load(runs["root"] / "part" / "checkpoints" / "round_0000002.npz") as z:
         remembered = z[f"attack/{frontier.BEFORE}"]
     assert remembered.tobytes() == checkpoint_params(runs["root"] / "part", 1).tobytes()
