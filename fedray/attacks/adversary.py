@@ -54,10 +54,11 @@ def malicious_clients(seed: int, population: int, fraction_or_count: float | int
     return np.sort(rng.choice(population, size=count, replace=False)).astype(np.int64)
 
 
-def is_active(round_: int, start_round: int, every: int) -> bool:
-    """Tell whether the adversary acts in `round_`: from start_round on, every `every` rounds.
+def is_active(round_: int, start_round: int, every: int, stop_round: int | None = None) -> bool:
+    """Tell whether the adversary acts in `round_`: from start_round on, every `every` rounds,
+    up to stop_round (None: to the end).
 
-    Rounds count from 1; the attack runs in start_round, start_round + every, ...
+    Rounds count from 1; the attack runs in start_round, start_round + every, ... <= stop_round.
     """
     if start_round < 1 or every < 1:
         raise ValueError(
@@ -66,4 +67,6 @@ def is_active(round_: int, start_round: int, every: int) -> bool:
         )
     if round_ < 1:
         raise ValueError(f"rounds count from 1; got round {round_}: pass the 1-based round")
+    if stop_round is not None and round_ > stop_round:
+        return False
     return round_ >= start_round and (round_ - start_round) % every == 0

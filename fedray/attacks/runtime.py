@@ -40,7 +40,7 @@ def adversary(scenario) -> np.ndarray:
 
 def active(scenario, round_: int) -> bool:
     a = scenario.attack
-    return a.type != "none" and is_active(round_, a.start_round, a.every)
+    return a.type != "none" and is_active(round_, a.start_round, a.every, a.stop_round)
 
 
 def poison_data(

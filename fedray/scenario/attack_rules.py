@@ -10,6 +10,13 @@ from fedray.scenario.convert import Problems
 def check(s, problems: Problems) -> None:
     """Add the newer attacks' problems to `problems`."""
     a = s.attack
+    if a.stop_round is not None and a.type != "none" and a.stop_round < a.start_round:
+        problems.add(
+            "attack.stop_round",
+            f"the attack would stop before it starts (start_round {a.start_round})",
+            a.stop_round,
+            f"a round >= attack.start_round ({a.start_round}), or unset to attack to the end",
+        )
     if is_plugin(a.type):
         try:
             fn = load_plugin(a.type)

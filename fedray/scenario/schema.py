@@ -118,6 +118,8 @@ class Attack:
     count: int | None = field(default=None, metadata={"min": 0})  # instead of fraction
     start_round: int = field(default=1, metadata={"min": 1})
     every: int = field(default=1, metadata={"min": 1})
+    # The last round it acts in; None: to the end. Backdoors' durability shows after it.
+    stop_round: int | None = field(default=None, metadata={"min": 1})
     # Model replacement (Bagdasaryan et al. 2020): malicious updates times boost, after the attack.
     boost: float = field(default=1.0, metadata={"gt": 0})
     # What a model attack's statistics come from: every honest update (omniscient), the

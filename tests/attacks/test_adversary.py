@@ -45,3 +45,22 @@ def test_a_huge_population_costs_only_the_set():
 )
 def test_is_active(round_, start, every, expected):
     assert is_active(round_, start, every) is expected
+
+
+@pytest.mark.parametrize(
+    "round_, stop, expected",
+    [(5, 5, True), (7, 5, False), (7, 9, True), (9, 8, False), (31, None, True)],
+)
+def test_is_active_stops_after_stop_round(round_, stop, expected):
+    assert is_active(round_, 3, 2, stop) is expected  # rounds 3, 5, 7, ... up to stop
+
+
+def test_a_stop_round_before_the_start_is_refused_and_runtime_follows_it():
+    from fedray.attacks import runtime
+    from fedray.scenario import ScenarioError, load_scenario
+
+    attack = {"type": "sign_flip", "fraction": 0.2, "start_round": 4}
+    with pytest.raises(ScenarioError, match="attack.stop_round: the attack would stop before"):
+        load_scenario({"attack": {**attack, "stop_round": 3}})
+    s = load_scenario({"attack": {**attack, "stop_round": 6}})
+    assert [r for r in range(1, 10) if runtime.active(s, r)] == [4, 5, 6]
