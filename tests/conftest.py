@@ -44,3 +44,16 @@ def ray_cluster():
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def warm(ray_cluster):
+    """One set of warm actors for a module's runs, as `fedray stress` keeps them: a run whose
+    pool has the shape of the last one takes its processes over instead of starting new ones
+    (a warm pool gives a cold one's bits: tests/test_actors.py). Its idle actors hold their
+    CPUs until the module ends, so every run in a module that uses it passes it."""
+    from fedray.actors import WarmActors
+
+    actors = WarmActors()
+    yield actors
+    actors.close()
