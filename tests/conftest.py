@@ -3,6 +3,7 @@
 A start that times out on a loaded machine is undone and tried once more (`tests.retry`).
 """
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -43,7 +44,10 @@ def ray_cluster():
     try:
         yield ray
     finally:
-        ray.shutdown()
+        # Ray prints the workers' last log lines on its way out: to the process's own stderr,
+        # since the last test's captured stream may be closed by now.
+        with contextlib.redirect_stderr(sys.__stderr__):
+            ray.shutdown()
 
 
 @pytest.fixture(scope="module")
