@@ -207,10 +207,10 @@ def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypa
         evaluation=FAST,
     )
 
-    # A cold pool: Ray restarts a killed worker with the arguments it was created with, and
-    # a warm pool's workers were created for an earlier run's scenario.
-    warm.close()
-    result = fedray.run(scenario, out=tmp_path / "run")
+    # On a warm pool created for a plain run: Ray restarts the killed worker with that run's
+    # scenario, and the pool must see it and re-initialise it before round 3.
+    fedray.run(tiny(rounds=1, evaluation=FAST), out=tmp_path / "plain", warm=warm)
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     h = result.history.to_pydict()
     assert 0 < len(lost) < 12
