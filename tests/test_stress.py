@@ -72,7 +72,7 @@ def matrices(ray_cluster, tmp_path_factory):
 
     - `seq`: one at a time (`num_workers: auto`: each run gets both CPUs, 2 workers), then
       the same command again, which must find every run done;
-    - `par`: the same matrix with `--parallel auto`: 2 slots of 1 worker, 2 runs each;
+    - `par`: the same matrix with `--parallel auto`: 2 slots of 1 worker share the 4 runs;
     - `changed`: a copy of `seq` given another experiment (`--set rounds=3`) for one cell.
     """
     root = tmp_path_factory.mktemp("stress")
