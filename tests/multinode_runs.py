@@ -23,6 +23,7 @@ from ray.cluster_utils import Cluster
 
 import fedray
 from tests.factories import tiny
+from tests.ray_head import start_cluster
 
 # A head with no CPU for workers (only the driver and the zero-CPU Aggregator), and two
 # worker nodes of different sizes with logical GPUs: one worker per (1 CPU, 1 GPU) puts one
@@ -82,20 +83,16 @@ def run_in_thread(*args, **kwargs) -> threading.Thread:
 
 
 def main(out: Path, port: int) -> None:
-    cluster = Cluster(
-        initialize_head=True,
-        # Its own GCS port, and a random one for the head's agent (not Ray's fixed default),
-        # so that other Ray instances on this machine are left alone.
-        head_node_args={
-            "num_cpus": 0,
-            "gcs_server_port": port,
-            "dashboard_agent_listen_port": None,
-            "include_dashboard": False,
-        },
-    )
+    # A head with its own GCS port, and a random one for the head's agent (not Ray's fixed
+    # default), so that other Ray instances on this machine are left alone.
+    head = {
+        "num_cpus": 0,
+        "gcs_server_port": port,
+        "dashboard_agent_listen_port": None,
+        "include_dashboard": False,
+    }
+    cluster, (a, b) = start_cluster(head, [NODE_A, NODE_B], "the three-node cluster")
     try:
-        a, b = cluster.add_node(**NODE_A), cluster.add_node(**NODE_B)
-        cluster.wait_for_nodes()
         log = {"head": cluster.head_node.node_id, "a": a.node_id, "b": b.node_id}
         gate = out / "run" / "checkpoints" / "round_0000001.npz"
         run = run_in_thread(scenario(gate), address=cluster.address, out=out / "run")

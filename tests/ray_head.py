@@ -4,7 +4,8 @@
 instead runs in its own session with its own `--temp-dir` and ports; stopping it sends
 SIGTERM to its `ray start --block` process, which shuts down the processes it started, and
 then kills whatever still names that temp dir on its command line (workers the raylet
-left). Nothing else on the machine is touched.
+left). Nothing else on the machine is touched. `start_cluster` starts a
+`ray.cluster_utils.Cluster` for the processes that run one. Both try a slow start once more.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ray.cluster_utils import Cluster
 from ray.job_submission import JobSubmissionClient
 from ray.util.state import list_nodes
+
+from tests.retry import children, kill_new_children, twice
 
 BIN = Path(sys.executable).parent
 
@@ -110,47 +114,84 @@ def head_env(**extra: str) -> dict:
     return {**env, "RAY_AUTH_MODE": "disabled", **extra}
 
 
+def start_cluster(head: dict, nodes: list[dict], what: str):
+    """A `ray.cluster_utils.Cluster` of a head with `head`'s arguments and one node per entry
+    of `nodes`, all registered; a start that fails is undone and tried once more, on another
+    GCS port (`tests.retry.twice`). Returns (cluster, the added nodes)."""
+    before, attempts = children(), []
+
+    def start():
+        args = head if not attempts else {**head, "gcs_server_port": free_ports(1)[0]}
+        attempts.append(None)
+        cluster = Cluster(initialize_head=True, head_node_args=args)
+        attempts[-1] = cluster
+        added = [cluster.add_node(**n) for n in nodes]
+        cluster.wait_for_nodes()
+        return cluster, added
+
+    def undo():
+        if attempts and attempts[-1] is not None:
+            attempts[-1].shutdown()
+        kill_new_children(before)  # what a head or node that failed to register left
+
+    return twice(start, undo, what)
+
+
 @contextmanager
 def ray_head(env: dict, num_cpus: int = 2, num_gpus: int = 2, timeout: float = 90):
     """Start a head with the dashboard (the Jobs server) and yield a `Head`; stop it after.
+    A head that does not answer within `timeout` is stopped and started once more.
 
     `env` is the head's environment, which its jobs' drivers inherit; it should hold
     RAY_AUTH_MODE=disabled like every client of the head (see `head_env`).
     """
-    temp_dir = private_temp_dir()
-    gcs, dash, agent, client = free_ports(4)
-    cmd = [
-        str(BIN / "ray"),
-        "start",
-        "--head",
-        "--block",
-        f"--port={gcs}",
-        f"--num-cpus={num_cpus}",
-        f"--num-gpus={num_gpus}",  # logical GPUs, as in the session's Ray
-        "--object-store-memory=300000000",
-        "--include-dashboard=true",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dash}",
-        f"--dashboard-agent-listen-port={agent}",
-        f"--ray-client-server-port={client}",
-        f"--temp-dir={temp_dir}",
-        "--disable-usage-stats",
-    ]
-    log_path = temp_dir / "ray-start.log"
-    log = open(log_path, "w")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
+    started = []  # each attempt's (process, temp dir, log file), all stopped at the end
+
+    def start() -> Head:
+        temp_dir = private_temp_dir()
+        gcs, dash, agent, client = free_ports(4)
+        cmd = [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--port={gcs}",
+            f"--num-cpus={num_cpus}",
+            f"--num-gpus={num_gpus}",  # logical GPUs, as in the session's Ray
+            "--object-store-memory=300000000",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            f"--dashboard-agent-listen-port={agent}",
+            f"--ray-client-server-port={client}",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+        ]
+        log_path = temp_dir / "ray-start.log"
+        log = open(log_path, "w")  # noqa: SIM115 (closed in _stop)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        started.append((proc, temp_dir, log))
         head = Head(f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dash}", temp_dir)
         _wait_for_dashboard(head.dashboard, proc, log_path, timeout)
-        yield head
+        return head
+
+    try:
+        yield twice(start, lambda: _stop(*started[-1]), "the private Ray head")
     finally:
+        for attempt in started:
+            _stop(*attempt)
+
+
+def _stop(proc: subprocess.Popen, temp_dir: Path, log) -> None:
+    """Stop one `ray start --block` and whatever names its temp dir; safe to call twice."""
+    if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        kill_leftovers(temp_dir)
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    kill_leftovers(temp_dir)
+    log.close()
+    shutil.rmtree(temp_dir, ignore_errors=True)

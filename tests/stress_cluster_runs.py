@@ -22,10 +22,10 @@ from pathlib import Path
 
 import ray
 import yaml
-from ray.cluster_utils import Cluster
 
 from fedray.cli import main as fedray
 from tests.factories import tiny
+from tests.ray_head import start_cluster
 
 GRID = ["--grid", "client.lr=0.05,0.2"]
 
@@ -69,32 +69,15 @@ def drive(out: Path, address: str) -> dict:
     return log
 
 
-def start_cluster(port: int, attempts: int = 3) -> Cluster:
-    """A head of 1 CPU on `port`. Ray gives a starting node a fixed 30 s to register, which
-    a crowded machine can miss: try again (the fixture kills leftovers by temp dir)."""
-    for attempt in range(attempts):
-        try:
-            return Cluster(
-                initialize_head=True,
-                head_node_args={
-                    "num_cpus": 1,
-                    "gcs_server_port": port,
-                    "dashboard_agent_listen_port": None,
-                    "include_dashboard": False,
-                },
-            )
-        except Exception as exc:  # Ray raises a bare Exception for that timeout
-            if "timed out during startup" not in str(exc) or attempt == attempts - 1:
-                raise
-            port += 1
-    raise AssertionError("unreachable")
-
-
 def main(out: Path, port: int) -> None:
-    cluster = start_cluster(port)
+    head = {
+        "num_cpus": 1,
+        "gcs_server_port": port,
+        "dashboard_agent_listen_port": None,
+        "include_dashboard": False,
+    }
+    cluster, _ = start_cluster(head, [{"num_cpus": 1}], "the two-node cluster")
     try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
         out.mkdir(parents=True, exist_ok=True)
         ray.init(address=cluster.address, logging_level="WARNING")
         log = drive(out, cluster.address)

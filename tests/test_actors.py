@@ -22,13 +22,14 @@ def test_a_warm_pool_gives_the_bits_of_a_cold_one(tmp_path):
     )
     warm = WarmActors()
     try:
-        fedray.run(first, out=tmp_path / "first", warm=warm)
+        cold = fedray.run(first, out=tmp_path / "cold", warm=warm)  # starts the pool
         ((pool, aggregator),) = warm._idle.values()
-        reused = fedray.run(second, out=tmp_path / "second", warm=warm)
+        fedray.run(second, out=tmp_path / "second", warm=warm)
+        # The first experiment again, on actors that have since run the second one.
+        reused = fedray.run(first, out=tmp_path / "reused", warm=warm)
         assert list(warm._idle.values()) == [(pool, aggregator)]  # the same actors, given back
     finally:
         warm.close()
-    cold = fedray.run(second, out=tmp_path / "cold")
     assert reused.params.tobytes() == cold.params.tobytes()
     assert (
         reused.history.column("test_accuracy").to_pylist()

@@ -18,13 +18,13 @@ def scenario(**overrides):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, warm):
     """One worker straight through; two workers stopped after round 2, then resumed."""
     root = tmp_path_factory.mktemp("poisonedfl")
-    one = fedray.run(scenario(resources__num_workers=1), out=root / "one")
+    one = fedray.run(scenario(resources__num_workers=1), out=root / "one", warm=warm)
     part = scenario(rounds=2, resources__num_workers=2, output__checkpoint_every=1)
-    fedray.run(part, out=root / "part")
-    resumed = fedray.run(None, ["rounds=3"], resume=root / "part")
+    fedray.run(part, out=root / "part", warm=warm)
+    resumed = fedray.run(None, ["rounds=3"], resume=root / "part", warm=warm)
     return one, resumed, root
 
 

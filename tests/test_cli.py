@@ -1,7 +1,7 @@
 """The command line: exit codes, one line per problem, no tracebacks, a real run."""
 
 import json
-import subprocess
+import re
 import sys
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import yaml
 
 from fedray.cli import main
 from tests.factories import tiny
+from tests.test_progress import BAR, on_a_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml"))
@@ -86,11 +87,12 @@ def test_resource_request_that_fits_nowhere_exits_2(ray_cluster, tmp_path, capsy
 
 @pytest.mark.slow
 def test_fedray_run_command_end_to_end(tmp_path):
-    """A new user's path: the installed `fedray` command with its own embedded Ray."""
+    """A new user's path: the installed `fedray` command with its own embedded Ray, in a
+    terminal, where it shows its progress bar."""
     path = write(tmp_path, tiny(rounds=2))
     out = tmp_path / "out"
 
-    done = subprocess.run(
+    code, stdout, shown = on_a_terminal(
         [
             sys.executable,
             "-m",
@@ -101,17 +103,17 @@ def test_fedray_run_command_end_to_end(tmp_path):
             "client.lr=0.2",
             "--out",
             str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
+        ]
     )
 
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert code == 0, shown[-2000:]
+    assert '"rounds": 2' in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rounds"] == 2 and summary["final_test_accuracy"] > 0.1
     assert yaml.safe_load((out / "scenario.yaml").read_text())["client"]["lr"] == 0.2
+    last = [line for line in re.split(r"[\r\n]", shown) if BAR.search(line)][-1]
+    assert "2/2 [" in last and re.search(r"acc=0\.\d{3}", last), shown[-2000:]
+    assert "round/s" in last or "s/round" in last
 
 
 @pytest.mark.slow

@@ -27,12 +27,12 @@ BASE = tiny(
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, warm):
     tmp = tmp_path_factory.mktemp("compression")
-    one = fedray.run({**BASE, "resources": {"num_workers": 1}}, out=tmp / "one")
+    one = fedray.run({**BASE, "resources": {"num_workers": 1}}, out=tmp / "one", warm=warm)
     # Two workers for two rounds, then a resume that must find the residuals and copies.
-    fedray.run({**BASE, "rounds": 2, "resources": {"num_workers": 2}}, out=tmp / "part")
-    resumed = fedray.run(None, ["rounds=4"], resume=tmp / "part")
+    fedray.run({**BASE, "rounds": 2, "resources": {"num_workers": 2}}, out=tmp / "part", warm=warm)
+    resumed = fedray.run(None, ["rounds=4"], resume=tmp / "part", warm=warm)
     return one, resumed
 
 
@@ -68,7 +68,7 @@ def test_bytes_are_those_of_the_encoding_per_client_and_per_round(runs):
     assert rows[-1]["bytes_up_cumulative"] == sum(r["bytes_up"] for r in trained)
 
 
-def test_random_k_with_a_shared_seed_is_summed_securely_on_its_coordinates(tmp_path):
+def test_random_k_with_a_shared_seed_is_summed_securely_on_its_coordinates(tmp_path, warm):
     from fedray.compression.clients import shared_indices
     from fedray.prepare import prepare
 
@@ -78,7 +78,7 @@ def test_random_k_with_a_shared_seed_is_summed_securely_on_its_coordinates(tmp_p
         secure_aggregation={"protocol": "secagg", "clip": 1.0, "max_weight": 40},
         evaluation={"federated_clients": 0},
     )
-    result = fedray.run(scenario, out=tmp_path / "secure")
+    result = fedray.run(scenario, out=tmp_path / "secure", warm=warm)
 
     s = load_scenario(scenario)
     moved = np.flatnonzero(result.params != prepare(s).initial_params)

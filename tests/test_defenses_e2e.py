@@ -21,11 +21,11 @@ BASE = tiny(
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, warm):
     tmp = tmp_path_factory.mktemp("foolsgold")
-    one = fedray.run({**BASE, "resources": {"num_workers": 1}}, out=tmp / "one")
-    fedray.run({**BASE, "rounds": 2, "resources": {"num_workers": 2}}, out=tmp / "part")
-    resumed = fedray.run(None, ["rounds=4"], resume=tmp / "part")
+    one = fedray.run({**BASE, "resources": {"num_workers": 1}}, out=tmp / "one", warm=warm)
+    fedray.run({**BASE, "rounds": 2, "resources": {"num_workers": 2}}, out=tmp / "part", warm=warm)
+    resumed = fedray.run(None, ["rounds=4"], resume=tmp / "part", warm=warm)
     return one, resumed
 
 

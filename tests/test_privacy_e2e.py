@@ -15,14 +15,14 @@ pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.slow]
 FAST = {"federated_clients": 0}
 
 
-def test_central_dp_reports_the_accountants_epsilon_every_round(tmp_path):
+def test_central_dp_reports_the_accountants_epsilon_every_round(tmp_path, warm):
     scenario = tiny(
         rounds=3,
         privacy={"mode": "central", "noise_multiplier": 1.1, "clip": 0.5},
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     eps = result.history.column("privacy_epsilon").to_pylist()
     q = 6 / 20
@@ -33,12 +33,13 @@ def test_central_dp_reports_the_accountants_epsilon_every_round(tmp_path):
     assert [a + b for a, b in zip(clipped, unclipped)] == [6, 6, 6]
 
 
-def test_central_dp_noise_moves_the_model_by_about_z_s_over_m(tmp_path):
+def test_central_dp_noise_moves_the_model_by_about_z_s_over_m(tmp_path, warm):
     base = tiny(rounds=1, evaluation=FAST, client={"lr": 1e-6, "epochs": 1, "batch_size": 16})
-    quiet = fedray.run(base, out=tmp_path / "quiet")
+    quiet = fedray.run(base, out=tmp_path / "quiet", warm=warm)
     noisy = fedray.run(
         {**base, "privacy": {"mode": "central", "noise_multiplier": 2.0, "clip": 1.0}},
         out=tmp_path / "noisy",
+        warm=warm,
     )
 
     # lr ~ 0: the updates are ~0, so the step is the noise alone, std z S / m per coordinate
@@ -46,28 +47,28 @@ def test_central_dp_noise_moves_the_model_by_about_z_s_over_m(tmp_path):
     assert np.std(step) == pytest.approx(2.0 * 1.0 / 6, rel=0.1)
 
 
-def test_target_epsilon_is_met_at_the_last_round(tmp_path):
+def test_target_epsilon_is_met_at_the_last_round(tmp_path, warm):
     scenario = tiny(
         rounds=4,
         privacy={"mode": "central", "target_epsilon": 5.0, "clip": 0.5},
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     eps = result.history.column("privacy_epsilon").to_pylist()
     assert 4.9 < eps[-1] <= 5.0
     assert eps == sorted(eps)
 
 
-def test_budget_stops_the_run_before_it_is_exceeded(tmp_path):
+def test_budget_stops_the_run_before_it_is_exceeded(tmp_path, warm):
     scenario = tiny(
         rounds=6,
         privacy={"mode": "central", "noise_multiplier": 0.8, "budget": 8.0, "clip": 0.5},
         evaluation={"every": 10, "federated_clients": 0},
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     eps = result.history.column("privacy_epsilon").to_pylist()
     assert len(eps) == 4 and eps[-1] <= 8.0
@@ -80,7 +81,7 @@ def test_budget_stops_the_run_before_it_is_exceeded(tmp_path):
     assert summary["final_test_accuracy"] == accuracy[-1]
 
 
-def test_budget_warns_and_goes_on_when_asked(tmp_path):
+def test_budget_warns_and_goes_on_when_asked(tmp_path, warm):
     scenario = tiny(
         rounds=3,
         privacy={
@@ -93,13 +94,13 @@ def test_budget_warns_and_goes_on_when_asked(tmp_path):
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     assert result.history.num_rows == 3
     assert result.history.column("privacy_budget_exceeded").to_pylist()[-1] == 1.0
 
 
-def test_adaptive_clipping_moves_the_bound(tmp_path):
+def test_adaptive_clipping_moves_the_bound(tmp_path, warm):
     scenario = tiny(
         rounds=4,
         privacy={
@@ -116,14 +117,14 @@ def test_adaptive_clipping_moves_the_bound(tmp_path):
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     bounds = result.history.column("privacy_clip").to_pylist()
     assert bounds[-1] < 100.0 * 0.9  # far above every norm: every update unclipped, S shrinks
     assert bounds == sorted(bounds, reverse=True)
 
 
-def test_local_dp_epsilon_grows_for_a_client_sampled_again(tmp_path):
+def test_local_dp_epsilon_grows_for_a_client_sampled_again(tmp_path, warm):
     scenario = tiny(
         rounds=3,
         federation={"population": 8, "clients_per_round": 8},
@@ -131,7 +132,7 @@ def test_local_dp_epsilon_grows_for_a_client_sampled_again(tmp_path):
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     eps = result.history.column("privacy_epsilon_max").to_pylist()
     assert eps[0] < eps[1] < eps[2]  # the same clients every round: their budgets add up
@@ -158,10 +159,10 @@ def distributed(rounds: int, threshold: int, masked_input_dropout: float, **over
     )
 
 
-def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
+def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path, warm):
     scenario = distributed(3, 3, 0.3, federation={"population": 20, "clients_per_round": 10})
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     h = result.history.to_pydict()
     assert h["secagg_buckets_aborted"] == [0, 0, 0]
@@ -172,17 +173,17 @@ def test_distributed_dp_under_secagg_reports_the_noise_that_survived(tmp_path):
     assert h["privacy_epsilon"][-1] == pytest.approx(epsilon(history, delta=1e-5))
 
 
-def test_a_round_that_releases_nothing_costs_no_epsilon(tmp_path):
+def test_a_round_that_releases_nothing_costs_no_epsilon(tmp_path, warm):
     scenario = distributed(2, 6, 0.9)
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     h = result.history.to_pydict()
     assert h["secagg_buckets_aborted"] == [1, 1]
     assert h["privacy_epsilon"] == [0.0, 0.0]
 
 
-def test_audits_report_membership_auc_and_inversion(tmp_path):
+def test_audits_report_membership_auc_and_inversion(tmp_path, warm):
     scenario = tiny(
         rounds=1,
         model={"type": "logreg"},
@@ -190,7 +191,7 @@ def test_audits_report_membership_auc_and_inversion(tmp_path):
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     row = result.history.to_pylist()[-1]
     assert 0.0 <= row["audit_membership_auc"] <= 1.0
@@ -241,14 +242,14 @@ def test_prepare_refuses_what_privacy_cannot_run(overrides, needle):
     assert needle in str(info.value)
 
 
-def test_local_target_epsilon_lets_the_run_finish_within_it(tmp_path):
+def test_local_target_epsilon_lets_the_run_finish_within_it(tmp_path, warm):
     scenario = tiny(
         rounds=4,
         privacy={"mode": "local", "target_epsilon": 5.0, "clip": 1.0},
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     assert result.history.num_rows == 4  # calibrated for the client that spends the most
     assert result.history.column("privacy_epsilon_max").to_pylist()[-1] <= 5.0

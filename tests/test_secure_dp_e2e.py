@@ -14,7 +14,7 @@ ADAPTIVE = {"enabled": True, "count_noise": 0.0, "target_quantile": 0.5, "lr": 0
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, warm):
     out = tmp_path_factory.mktemp("secure_dp")
     common = dict(rounds=4, evaluation={"every": 4, "federated_clients": 0})
     plain = tiny(
@@ -37,7 +37,9 @@ def runs(tmp_path_factory):
         secure_aggregation={"protocol": "secagg", "weighting": "uniform", "modulus_bits": 48},
         **common,
     )
-    return fedray.run(plain, out=out / "plain"), fedray.run(secure, out=out / "secure")
+    return fedray.run(plain, out=out / "plain", warm=warm), fedray.run(
+        secure, out=out / "secure", warm=warm
+    )
 
 
 def test_the_clip_norm_under_secagg_follows_the_plaintext_trajectory(runs):

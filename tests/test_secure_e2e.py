@@ -19,8 +19,8 @@ LOW_T = {"allow_insecure": True}  # thresholds below the security target, to exe
 
 
 @pytest.mark.parametrize("protocol", ["secagg", "secagg_plus"])
-def test_secure_fedavg_matches_plain_fedavg_up_to_quantization(tmp_path, protocol):
-    plain = fedray.run(tiny(rounds=2, evaluation=FAST), out=tmp_path / "plain")
+def test_secure_fedavg_matches_plain_fedavg_up_to_quantization(tmp_path, protocol, warm):
+    plain = fedray.run(tiny(rounds=2, evaluation=FAST), out=tmp_path / "plain", warm=warm)
     secure = fedray.run(
         tiny(
             rounds=2,
@@ -28,6 +28,7 @@ def test_secure_fedavg_matches_plain_fedavg_up_to_quantization(tmp_path, protoco
             secure_aggregation={**SECAGG, "protocol": protocol, "neighbors": 4},
         ),
         out=tmp_path / "secure",
+        warm=warm,
     )
 
     # Every client weighs min(n, 1000) = n, as in FedAvg; updates are within the clip range,
@@ -38,7 +39,7 @@ def test_secure_fedavg_matches_plain_fedavg_up_to_quantization(tmp_path, protoco
     assert row["secagg_bytes_up_mean"] > 0 and row["secagg_server_seconds"] > 0
 
 
-def test_dropouts_at_every_stage_are_recovered(tmp_path):
+def test_dropouts_at_every_stage_are_recovered(tmp_path, warm):
     scenario = tiny(
         rounds=3,
         federation={"population": 20, "clients_per_round": 12},
@@ -51,7 +52,7 @@ def test_dropouts_at_every_stage_are_recovered(tmp_path):
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     h = result.history.to_pydict()
     assert sum(h["secagg_dropped_after_sharing"]) > 0  # their masks were removed
@@ -62,7 +63,7 @@ def test_dropouts_at_every_stage_are_recovered(tmp_path):
     assert "masked_input" in stages and "" in stages
 
 
-def test_too_few_survivors_fail_the_round_and_change_nothing(tmp_path):
+def test_too_few_survivors_fail_the_round_and_change_nothing(tmp_path, warm):
     scenario = tiny(
         rounds=2,
         secure_aggregation={**SECAGG, **LOW_T, "threshold": 6, "dropout": {"masked_input": 0.9}},
@@ -75,9 +76,10 @@ def test_too_few_survivors_fail_the_round_and_change_nothing(tmp_path):
             "secure_aggregation": {**scenario["secure_aggregation"], "dropout": {"advertise": 1.0}},
         },
         out=tmp_path / "none",
+        warm=warm,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     h = result.history.to_pydict()
     assert h["secagg_buckets_aborted"] == [1, 1]
@@ -86,7 +88,7 @@ def test_too_few_survivors_fail_the_round_and_change_nothing(tmp_path):
     np.testing.assert_array_equal(result.params, start.params)  # never moved
 
 
-def test_buckets_run_a_robust_rule_over_bucket_means(tmp_path):
+def test_buckets_run_a_robust_rule_over_bucket_means(tmp_path, warm):
     scenario = tiny(
         rounds=2,
         federation={"population": 20, "clients_per_round": 12},
@@ -95,7 +97,7 @@ def test_buckets_run_a_robust_rule_over_bucket_means(tmp_path):
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     h = result.history.to_pydict()
     assert h["secagg_buckets"] == [4, 4]
@@ -103,7 +105,7 @@ def test_buckets_run_a_robust_rule_over_bucket_means(tmp_path):
     assert np.isfinite(result.params).all()
 
 
-def test_secure_runs_are_reproducible_bit_for_bit(tmp_path):
+def test_secure_runs_are_reproducible_bit_for_bit(tmp_path, warm):
     scenario = tiny(
         rounds=2,
         evaluation=FAST,
@@ -115,8 +117,8 @@ def test_secure_runs_are_reproducible_bit_for_bit(tmp_path):
         },
     )
 
-    a = fedray.run(scenario, out=tmp_path / "a")
-    b = fedray.run(scenario, out=tmp_path / "b")
+    a = fedray.run(scenario, out=tmp_path / "a", warm=warm)
+    b = fedray.run(scenario, out=tmp_path / "b", warm=warm)
 
     np.testing.assert_array_equal(a.params, b.params)  # fresh keys, same sums
 
@@ -175,7 +177,7 @@ def test_the_aggregator_never_receives_an_unmasked_update(monkeypatch):
     assert not hasattr(aggregator, "deltas")
 
 
-def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypatch):
+def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypatch, warm):
     import ray
 
     from fedray.client.pool import WorkerPool
@@ -205,7 +207,10 @@ def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypa
         evaluation=FAST,
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    # On a warm pool created for a plain run: Ray restarts the killed worker with that run's
+    # scenario, and the pool must see it and re-initialise it before round 3.
+    fedray.run(tiny(rounds=1, evaluation=FAST), out=tmp_path / "plain", warm=warm)
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     h = result.history.to_pydict()
     assert 0 < len(lost) < 12
@@ -217,7 +222,7 @@ def test_a_worker_lost_mid_protocol_takes_its_clients_with_it(tmp_path, monkeypa
     assert gone == set(lost)
 
 
-def test_a_non_finite_update_is_refused_before_it_is_encoded(tmp_path):
+def test_a_non_finite_update_is_refused_before_it_is_encoded(tmp_path, warm):
     scenario = tiny(
         rounds=1,
         client={"lr": 1e38, "epochs": 3},
@@ -225,7 +230,7 @@ def test_a_non_finite_update_is_refused_before_it_is_encoded(tmp_path):
         secure_aggregation={**SECAGG, "modulus_bits": 64, "bits": 20, "threshold": 2, **LOW_T},
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     row = result.history.to_pylist()[0]
     clients = pq.read_table(result.out_dir / "clients.parquet").to_pylist()

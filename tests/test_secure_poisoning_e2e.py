@@ -134,7 +134,7 @@ def test_colluders_see_only_their_own_updates_and_sum_like_plaintext(monkeypatch
 
 
 @pytest.fixture(scope="module")
-def by_workers(tmp_path_factory):
+def by_workers(tmp_path_factory, warm):
     """One colluding ALIE run over median of secure buckets, on 1 and on 2 workers."""
     out = tmp_path_factory.mktemp("secpoison")
     scenario = tiny(
@@ -147,7 +147,9 @@ def by_workers(tmp_path_factory):
     )
     return {
         w: fedray.run(
-            {**scenario, "resources": {"num_cpus": 1, "num_workers": w}}, out=out / f"w{w}"
+            {**scenario, "resources": {"num_cpus": 1, "num_workers": w}},
+            out=out / f"w{w}",
+            warm=warm,
         )
         for w in (1, 2)
     }

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def insecure_local_dp(tmp_path_factory):
+def insecure_local_dp(tmp_path_factory, warm):
     scenario = tiny(
         rounds=2,
         federation={"population": 20, "clients_per_round": 8},
@@ -23,7 +23,7 @@ def insecure_local_dp(tmp_path_factory):
         privacy={"mode": "local", "noise_multiplier": 1.0, "clip": 1.0},
         evaluation={"federated_clients": 0},
     )
-    return fedray.run(scenario, out=tmp_path_factory.mktemp("insecure") / "run")
+    return fedray.run(scenario, out=tmp_path_factory.mktemp("insecure") / "run", warm=warm)
 
 
 def test_allow_insecure_is_reported_in_metrics_and_summary(insecure_local_dp):
@@ -44,25 +44,25 @@ def test_local_dp_under_secagg_is_accounted_and_checkpointed_by_the_driver(insec
     assert np.isclose(state.privacy_state["local_eps"].max(), rows[-1]["privacy_epsilon"])
 
 
-def attacked_run(tmp_path_factory, name: str, **secure):
+def attacked_run(tmp_path_factory, warm, name: str, **secure):
     scenario = tiny(
         rounds=2,
         federation={"population": 20, "clients_per_round": 8},
         secure_aggregation={"protocol": "secagg", "assumed_corrupt": 0.25, **secure},
         evaluation={"federated_clients": 0},
     )
-    return fedray.run(scenario, out=tmp_path_factory.mktemp(name) / "run")
+    return fedray.run(scenario, out=tmp_path_factory.mktemp(name) / "run", warm=warm)
 
 
 @pytest.fixture(scope="module")
-def mitm_semi_honest(tmp_path_factory):
-    return attacked_run(tmp_path_factory, "mitm_semi", server_attack="mitm")
+def mitm_semi_honest(tmp_path_factory, warm):
+    return attacked_run(tmp_path_factory, warm, "mitm_semi", server_attack="mitm")
 
 
 @pytest.fixture(scope="module")
-def mitm_malicious(tmp_path_factory):
+def mitm_malicious(tmp_path_factory, warm):
     return attacked_run(
-        tmp_path_factory, "mitm_mal", server_attack="mitm", threat_model="malicious"
+        tmp_path_factory, warm, "mitm_mal", server_attack="mitm", threat_model="malicious"
     )
 
 

@@ -22,9 +22,11 @@ STRATEGIES = [
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s["name"])
-def test_strategy_runs_and_learns(tmp_path, strategy):
+def test_strategy_runs_and_learns(tmp_path, strategy, warm):
     result = fedray.run(
-        tiny(rounds=3, strategy=strategy, evaluation={"federated_clients": 0}), out=tmp_path / "run"
+        tiny(rounds=3, strategy=strategy, evaluation={"federated_clients": 0}),
+        out=tmp_path / "run",
+        warm=warm,
     )
 
     loss = result.history.column("test_loss").to_pylist()
@@ -41,7 +43,7 @@ def test_strategy_runs_and_learns(tmp_path, strategy):
         {"type": "centered_clipping"},
     ],
 )
-def test_defense_runs_inside_fedadam(tmp_path, defense):
+def test_defense_runs_inside_fedadam(tmp_path, defense, warm):
     scenario = tiny(
         rounds=2,
         strategy={"name": "fedadam", "server_lr": 0.05},
@@ -49,7 +51,7 @@ def test_defense_runs_inside_fedadam(tmp_path, defense):
         evaluation={"federated_clients": 0},
     )
 
-    result = fedray.run(scenario, out=tmp_path / "run")
+    result = fedray.run(scenario, out=tmp_path / "run", warm=warm)
 
     assert np.isfinite(result.params).all()
     if defense["type"] == "krum":  # Krum keeps exactly one update a round, and says whose
@@ -58,15 +60,20 @@ def test_defense_runs_inside_fedadam(tmp_path, defense):
         assert kept.count(True) == 2 and kept.count(False) == 10
 
 
-def test_scaffold_is_bitwise_reproducible_across_workers_and_resume(tmp_path):
+def test_scaffold_is_bitwise_reproducible_across_workers_and_resume(tmp_path, warm):
     base = tiny(rounds=4, strategy={"name": "scaffold"}, evaluation={"federated_clients": 0})
-    one = fedray.run({**base, "resources": {"num_workers": 1, "num_cpus": 1}}, out=tmp_path / "one")
-    two = fedray.run({**base, "resources": {"num_workers": 2, "num_cpus": 1}}, out=tmp_path / "two")
+    # Two workers first, on the module's warm pool of two; one worker starts last.
+    two = fedray.run(
+        {**base, "resources": {"num_workers": 2, "num_cpus": 1}}, out=tmp_path / "two", warm=warm
+    )
     # The checkpoint holds the client variates; rounds 1's is pruned once round 2's commits.
     keep_one = {"checkpoint_every": 1, "keep_checkpoints": 1}
-    fedray.run({**base, "rounds": 2, "output": keep_one}, out=tmp_path / "part")
+    fedray.run({**base, "rounds": 2, "output": keep_one}, out=tmp_path / "part", warm=warm)
+    resumed = fedray.run(None, ["rounds=4"], resume=tmp_path / "part", warm=warm)
 
-    resumed = fedray.run(None, ["rounds=4"], resume=tmp_path / "part")
+    one = fedray.run(
+        {**base, "resources": {"num_workers": 1, "num_cpus": 1}}, out=tmp_path / "one", warm=warm
+    )
 
     assert one.params.tobytes() == two.params.tobytes() == resumed.params.tobytes()
     # The variates live on disk beside the run, and each checkpoint links its own copy; the

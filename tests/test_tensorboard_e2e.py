@@ -15,14 +15,17 @@ FEATURE_GROUPS = ("attack/", "secure_aggregation/", "privacy/", "audit/")
 
 
 @pytest.fixture(scope="module")
-def plain(ray_cluster, tmp_path_factory):
+def plain(ray_cluster, tmp_path_factory, warm):
     """Three rounds of FedAvg with federated eval and the centralized baseline."""
     scenario = tiny(evaluation__centralized_baseline=True)
-    return fedray.run(scenario, out=tmp_path_factory.mktemp("tb") / "plain").out_dir / "tensorboard"
+    return (
+        fedray.run(scenario, out=tmp_path_factory.mktemp("tb") / "plain", warm=warm).out_dir
+        / "tensorboard"
+    )
 
 
 @pytest.fixture(scope="module")
-def attacked(ray_cluster, tmp_path_factory):
+def attacked(ray_cluster, tmp_path_factory, warm):
     """Two rounds under a sign-flip attack and central DP, federated eval off."""
     scenario = tiny(
         rounds=2,
@@ -31,7 +34,8 @@ def attacked(ray_cluster, tmp_path_factory):
         evaluation={"federated_clients": 0},
     )
     return (
-        fedray.run(scenario, out=tmp_path_factory.mktemp("tb") / "attacked").out_dir / "tensorboard"
+        fedray.run(scenario, out=tmp_path_factory.mktemp("tb") / "attacked", warm=warm).out_dir
+        / "tensorboard"
     )
 
 

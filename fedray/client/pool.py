@@ -145,6 +145,7 @@ class WorkerPool:
         # Ray restarts a lost actor with the arguments it was created with: a pool reused for
         # another scenario must re-initialise those (see `_drop_dead`).
         self.created_with = scenario_plain
+        self.pids: dict[int, int] = {}  # actor index -> its process, as `info` last saw it
         self._configure(scenario_plain)
         self.max_retries = resources.max_retries
         self.ping_timeout = resources.startup_timeout
@@ -241,7 +242,8 @@ class WorkerPool:
         """Stop calling actors that are gone for good (restarts used up, node lost)."""
         for w in sorted(suspects):
             try:
-                ray.get(self.actors[w].info.remote(), timeout=self.ping_timeout)
+                pid = ray.get(self.actors[w].info.remote(), timeout=self.ping_timeout)["pid"]
+                self.pids[w] = pid
                 if self.scenario_plain is not self.created_with:  # restarted with old args
                     call = self.actors[w].reset.remote(self.scenario_plain, self._own(w))
                     ray.get(call, timeout=self.ping_timeout)
@@ -277,6 +279,7 @@ class WorkerPool:
             cut = {c: steps[c] for c in share if c in steps} if steps else None
             return tuple(call.remote(params_ref, round_, share, server, states, cut))
 
+        self._refresh_restarted()
         done, failed = self._dispatch(submit, self.shares(cohort, sizes))
         records = [r for *_, part in done for r in part]
         holders = [
@@ -302,11 +305,30 @@ class WorkerPool:
         def submit(actor, share):
             return None, actor.evaluate.remote(params_ref, share)
 
+        self._refresh_restarted()
         done, _ = self._dispatch(submit, self.shares(client_ids, np.ones(len(client_ids))))
         return sorted((r for *_, part in done for r in part), key=lambda r: r["client_id"])
 
     def info(self, timeout: float | None = None) -> list[dict]:
-        return ray.get([a.info.remote() for a in self.actors], timeout=timeout)
+        placement = ray.get([a.info.remote() for a in self.actors], timeout=timeout)
+        self.pids = {w: p["pid"] for w, p in enumerate(placement)}
+        return placement
+
+    def _refresh_restarted(self) -> None:
+        """Re-initialise the workers of a reused pool that Ray restarted since it last looked
+        (a new pid), wherever they were lost: one lost in a secure-aggregation call is seen
+        by the Aggregator only, and Ray restarts it with the first run's scenario."""
+        if self.scenario_plain is self.created_with:
+            return
+        replies = {w: self.actors[w].info.remote() for w in self.live}
+        moved = set()
+        for w, reply in replies.items():
+            try:
+                if ray.get(reply, timeout=self.ping_timeout)["pid"] != self.pids.get(w):
+                    moved.add(w)
+            except (*WORKER_LOST, ray.exceptions.GetTimeoutError):
+                moved.add(w)
+        self._drop_dead(moved)
 
     def shutdown(self) -> None:
         for a in self.actors:
