@@ -51,16 +51,17 @@ ORDER = ("none", "median", "trimmed_mean", "krum")
 
 
 def axes(found: dict) -> tuple[list, list]:
-    """Attacks in the order first seen (none first); defenses none, median, trimmed mean, Krum
-    first, then the others in the order first seen."""
+    """Attacks in the order first seen (none first); defenses none, median, trimmed mean and
+    Krum first, then those with pre-aggregators, then the others by name."""
+
+    def rank(d: str) -> tuple:
+        classic = next(
+            (i for i, o in enumerate(ORDER) if d == o or d.startswith(o + "(")), len(ORDER)
+        )
+        return ("pre=" in d, classic, d) if classic < len(ORDER) else (True, len(ORDER), d)
+
     attacks = sorted(dict.fromkeys(a for a, _ in found), key=lambda a: a != "none")
-    defenses = sorted(
-        dict.fromkeys(d for _, d in found),
-        key=lambda d: next(
-            (i for i, o in enumerate(ORDER) if d == o or d.startswith(o + "(") and "pre=" not in d),
-            len(ORDER),
-        ),
-    )
+    defenses = sorted(dict.fromkeys(d for _, d in found), key=rank)
     return attacks, defenses
 
 
