@@ -158,6 +158,14 @@ def too_few(name: str, condition: str, n: int, f: int) -> ValueError:
     return ValueError(f"{name} needs {condition} updates; got n={n}, f={f}: {FIX_F}")
 
 
+def require_majority(name: str, n: int, params) -> int:
+    """Return f for n rows of a rule that needs an honest majority; raise unless n > 2f."""
+    f = resolve_f(params.f, params.fraction, n)
+    if n <= 2 * f:
+        raise too_few(name, "n > 2f", n, f)
+    return f
+
+
 def row_blocks(n: int, d: int) -> Iterator[slice]:
     """Yield row slices of at most BLOCK_VALUES values each."""
     step = max(1, BLOCK_VALUES // max(d, 1))

@@ -14,8 +14,7 @@ from fedray.defenses.common import (
     RoundContext,
     check_inputs,
     column_blocks,
-    resolve_f,
-    too_few,
+    require_majority,
 )
 
 MeamedParams = Assumed
@@ -23,10 +22,7 @@ MeamedParams = Assumed
 
 def require_meamed(n: int, params) -> int:
     """Return f for n rows; raise unless n > 2f (the median and most of its neighbours honest)."""
-    f = resolve_f(params.f, params.fraction, n)
-    if n <= 2 * f:
-        raise too_few("meamed", "n > 2f", n, f)
-    return f
+    return require_majority("meamed", n, params)
 
 
 def meamed(

@@ -17,8 +17,7 @@ from fedray.defenses.common import (
     RoundContext,
     check_inputs,
     column_blocks,
-    resolve_f,
-    too_few,
+    require_majority,
 )
 from fedray.registry import NoParams
 
@@ -57,10 +56,7 @@ def median(
 
 def require_trimmed_mean(n: int, params) -> int:
     """Return f for n updates; raise ValueError unless n > 2f."""
-    f = resolve_f(params.f, params.fraction, n)
-    if n <= 2 * f:
-        raise too_few("trimmed_mean", "n > 2f", n, f)
-    return f
+    return require_majority("trimmed_mean", n, params)
 
 
 def trimmed_mean(

@@ -25,9 +25,8 @@ from fedray.defenses.common import (
     check_inputs,
     check_vector,
     column_blocks,
-    resolve_f,
+    require_majority,
     row_norms,
-    too_few,
 )
 from fedray.strategies.aggregate import weighted_mean
 
@@ -41,10 +40,7 @@ class MoNNAParams(Assumed):
 
 def require_monna(n: int, params) -> int:
     """Return f for n rows; raise unless n > 2f."""
-    f = resolve_f(params.f, params.fraction, n)
-    if n <= 2 * f:
-        raise too_few("monna", "n > 2f", n, f)
-    return f
+    return require_majority("monna", n, params)
 
 
 def pivot_of(updates: np.ndarray, params: MoNNAParams, ctx: RoundContext) -> np.ndarray:
