@@ -344,20 +344,25 @@ class Worker:
                 updates.append(ClientUpdate(int(cid), delta, int(batch.num_examples[i])))
         return self._advertise(round_, sorted(updates, key=lambda u: u.client_id), server)
 
+    # The protocol's later stages. A worker lost mid-round comes back as a fresh process that
+    # holds no session; on a reused pool Ray restarts it with the first run's scenario, which
+    # may have no secure aggregation at all. Either way it answers with nothing, and the
+    # clients it held count as dropouts.
+
     def secagg_share(self, round_: int, neighbour_keys: dict) -> list:
-        return self.secure.share(round_, neighbour_keys)
+        return self.secure.share(round_, neighbour_keys) if self.secure else []
 
     def secagg_mask(self, round_: int, routed: dict) -> dict:
-        return self.secure.mask(round_, routed)
+        return self.secure.mask(round_, routed) if self.secure else {}
 
     def secagg_sign(self, round_: int, views: dict) -> list:
-        return self.secure.sign(round_, views)
+        return self.secure.sign(round_, views) if self.secure else []
 
     def secagg_unmask(self, round_: int, survivors: dict) -> list:
-        return self.secure.unmask(round_, survivors)
+        return self.secure.unmask(round_, survivors) if self.secure else []
 
     def secagg_finish(self, round_: int) -> dict:
-        return self.secure.finish(round_)
+        return self.secure.finish(round_) if self.secure else {}
 
     def evaluate(self, params: np.ndarray, client_ids: list[int]) -> list[dict]:
         """Evaluate `params` on each client's local test split."""
