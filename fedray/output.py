@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from fedray import checkpoint
+from fedray.data.arrow import int64_array, int64_rows
 from fedray.files import write_durably
 from fedray.metrics import dashboard
 from fedray.metrics.tables import ClientLog, History, write_atomic
@@ -89,9 +90,9 @@ class RunOutput:
     def write_partition(self, histograms: np.ndarray) -> None:
         table = pa.table(
             {
-                "client_id": pa.array(np.arange(len(histograms)), pa.int64()),
-                "num_examples": pa.array(histograms.sum(axis=1), pa.int64()),
-                "label_histogram": pa.array(histograms.tolist(), pa.list_(pa.int64())),
+                "client_id": int64_array(np.arange(len(histograms))),
+                "num_examples": int64_array(histograms.sum(axis=1)),
+                "label_histogram": int64_rows(histograms),
             }
         )
         write_atomic(table, self.out / "partition.parquet")

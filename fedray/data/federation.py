@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from fedray import seeding
 from fedray.data import synthetic
+from fedray.data.arrow import int64_numpy
 from fedray.data.datasets import Arrays
 
 
@@ -52,8 +53,8 @@ class PartitionedFederation:
         self.num_clients = len(partition)
         self.num_classes = arrays.num_classes
         self.input_shape = arrays.input_shape
-        self._offsets = partition.offsets.to_numpy()
-        self._values = partition.values.to_numpy()
+        self._offsets = int64_numpy(partition.offsets)
+        self._values = int64_numpy(partition.values)
         self._fraction = local_test_fraction
         self._seed = seed
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from fedray.data.arrow import int64_array, int64_numpy
 from fedray.data.datasets import DataError
 from fedray.registry import Entry, NoParams
 
@@ -152,14 +153,14 @@ def to_list_array(owner: np.ndarray, num_clients: int) -> pa.ListArray:
     """Return client id -> sorted sample indices as an Arrow list column of length num_clients."""
     order = np.argsort(owner, kind="stable").astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=num_clients))])
-    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(order, pa.int64()))
+    return pa.LargeListArray.from_arrays(int64_array(offsets), int64_array(order))
 
 
 def label_histograms(
     partition: pa.LargeListArray, labels: np.ndarray, num_classes: int
 ) -> np.ndarray:
     """Return (num_clients, num_classes) int64 counts of each label on each client."""
-    offsets = partition.offsets.to_numpy()
+    offsets = int64_numpy(partition.offsets)
     owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    flat = owner * num_classes + labels[partition.values.to_numpy()]
+    flat = owner * num_classes + labels[int64_numpy(partition.values)]
     return np.bincount(flat, minlength=(len(offsets) - 1) * num_classes).reshape(-1, num_classes)

@@ -7,7 +7,7 @@ import sys
 
 from tests.conftest import ROOT
 
-HEAVY = ["sklearn", "scipy", "torch._dynamo", "opacus", "matplotlib"]
+HEAVY = ["sklearn", "scipy", "torch._dynamo", "opacus", "matplotlib", "pandas"]
 
 
 def loaded(code: str, modules: list[str]) -> list[str]:
