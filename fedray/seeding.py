@@ -7,6 +7,8 @@ touches the global `np.random` or `torch` random state.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -55,21 +57,60 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _hashes(seed: int, round_: int, client_ids, purpose: int, count: int) -> np.ndarray:
+    """(n, count) uint64: a counter-based SplitMix64 hash of (key, client id, column), the key
+    from `SeedSequence([seed, round, 0, purpose])`."""
+    key = _key(seed, round_, purpose)
+    ids = np.asarray(client_ids, dtype=np.int64).astype(np.uint64).reshape(-1, 1)
+    cols = np.arange(count, dtype=np.uint64).reshape(1, -1)
+    with np.errstate(over="ignore"):
+        z = _mix(key[0] ^ (ids * _GOLDEN + np.uint64(1)))
+        return _mix(z ^ key[1] ^ ((cols + np.uint64(1)) * _GOLDEN))
+
+
+@functools.lru_cache(maxsize=256)
+def _key(seed: int, round_: int, purpose: int) -> np.ndarray:
+    key = np.random.SeedSequence([seed, round_, 0, purpose]).generate_state(2, np.uint64)
+    key.flags.writeable = False
+    return key
+
+
 def uniforms(seed: int, round_: int, client_ids, purpose: int, count: int = 1) -> np.ndarray:
     """Return (n, count) float64 uniforms in [0, 1), row i named by (seed, round,
     client_ids[i], purpose): a client's values never depend on who else is in the array.
 
     Vectorised over clients (no Generator per client), for per-client draws over cohorts of
-    any size: a key from `SeedSequence([seed, round, 0, purpose])`, then a counter-based
-    SplitMix64 hash of (key, client id, column).
+    any size (`_hashes`).
     """
-    key = np.random.SeedSequence([seed, round_, 0, purpose]).generate_state(2, np.uint64)
-    ids = np.asarray(client_ids, dtype=np.int64).astype(np.uint64).reshape(-1, 1)
-    cols = np.arange(count, dtype=np.uint64).reshape(1, -1)
-    with np.errstate(over="ignore"):
-        z = _mix(key[0] ^ (ids * _GOLDEN + np.uint64(1)))
-        z = _mix(z ^ key[1] ^ ((cols + np.uint64(1)) * _GOLDEN))
+    z = _hashes(seed, round_, client_ids, purpose, count)
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def torch_seeds(seed: int, round_: int, client_ids, purpose: int) -> np.ndarray:
+    """Return (n,) int64 seeds for `torch.Generator.manual_seed`, named like `uniforms`: no
+    SeedSequence per client, for streams drawn once per client in the hot path (a
+    generated client's data)."""
+    z = _hashes(seed, round_, client_ids, purpose, 1)[:, 0]
+    return (z >> np.uint64(1)).astype(np.int64)
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix_int(z: int) -> int:
+    """`_mix` on one Python int."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def torch_seed(seed: int, round_: int, client_id: int, purpose: int) -> int:
+    """`torch_seeds` of one client, in Python integers (a numpy call on one element costs
+    ten times more)."""
+    k0, k1 = (int(k) for k in _key(seed, round_, purpose))
+    golden = int(_GOLDEN)
+    z = _mix_int(k0 ^ ((client_id * golden + 1) & _MASK64))
+    return _mix_int(z ^ k1 ^ golden) >> 1
 
 
 def torch_generator(

@@ -140,6 +140,7 @@ class Worker:
                 (partial work); the others train their full epochs.
         """
         records, jobs = [], []
+        self.federation.sizes(client_ids)  # once for the share: a generated federation keeps them
         for cid in client_ids:
             record, job = self._prepare(round_, cid, server, states)
             records.append(record)

@@ -37,8 +37,15 @@ def split_local(
     x: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator
 ) -> ClientData:
     n_test = int(local_test_count(np.array([len(y)]), fraction)[0])
-    order = rng.permutation(len(y))
-    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+    return split_by_order(x, y, rng.permutation(len(y)), n_test)
+
+
+def split_by_order(x: np.ndarray, y: np.ndarray, order, n_test: int) -> ClientData:
+    """The first `n_test` of the permutation `order` are the local test examples; both parts
+    keep the examples' own order."""
+    test = np.zeros(len(y), dtype=bool)
+    test[np.asarray(order[:n_test])] = True
+    train = ~test
     return ClientData(x[train], y[train], x[test], y[test])
 
 
@@ -96,16 +103,24 @@ class SyntheticFederation:
         self.input_shape = (params.dim,)
         self._fraction = local_test_fraction
         self._seed = seed
+        # The totals the last `sizes` call drew, by client: a worker asks for its share's
+        # sizes before generating the share, and a size drawn per client costs more than the
+        # whole share's at once.
+        self._totals: dict[int, int] = {}
 
     def sizes(self, client_ids: np.ndarray) -> np.ndarray:
-        total = synthetic.client_sizes(self.params, self._seed, np.asarray(client_ids))
+        ids = np.asarray(client_ids, dtype=np.int64)
+        total = synthetic.client_sizes(self.params, self._seed, ids)
+        self._totals = dict(zip(ids.tolist(), total.tolist(), strict=True))
         return total - local_test_count(total, self._fraction)
 
     def client(self, client_id: int) -> ClientData:
-        x, y = synthetic.client_data(self.params, self._seed, client_id)
-        return split_local(
-            x, y, self._fraction, seeding.rng(self._seed, 0, client_id, seeding.SPLIT)
-        )
+        size = self._totals.get(client_id)
+        x, y = synthetic.client_data(self.params, self._seed, client_id, size)
+        # Its examples are independent draws given the client's model: the first n_test of
+        # them are as random a hold-out as any (local_test_count of one client).
+        n_test = int(len(y) * self._fraction)
+        return ClientData(x[n_test:], y[n_test:], x[:n_test], y[:n_test])
 
     def _clients(self, count: int) -> list[ClientData]:
         return [self.client(c) for c in range(min(count, self.num_clients))]
