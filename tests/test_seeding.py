@@ -85,3 +85,13 @@ def test_large_seeds_and_client_ids_are_accepted():
 
     assert numpy_draws(name) == numpy_draws(name)
     assert torch_draws(name) == torch_draws(name)
+
+
+def test_torch_seed_of_one_client_equals_the_vectorised_seeds():
+    ids = np.concatenate([np.arange(100), np.array([2**40 + 7, 10**12])])
+
+    seeds = seeding.torch_seeds(7, 3, ids, seeding.DATA)
+
+    assert [seeding.torch_seed(7, 3, int(c), seeding.DATA) for c in ids] == seeds.tolist()
+    assert len(set(seeds.tolist())) == len(ids) and seeds.min() >= 0
+    assert seeding.torch_seed(7, 3, 5, seeding.SPLIT) != seeding.torch_seed(7, 3, 5, seeding.DATA)

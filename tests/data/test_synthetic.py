@@ -109,3 +109,34 @@ def test_federation_central_test_pools_the_first_test_clients():
     expected = np.concatenate([fed.client(c).y_test for c in range(SMALL.test_clients)])
     assert np.array_equal(y, expected)
     assert x.shape == (len(expected), SMALL.dim)
+
+
+def test_sizes_follow_the_power_law_min_plus_lognormal():
+    params = SyntheticParams(min_samples=50, mean_log=4.0, sigma_log=2.0, max_samples=10**12)
+
+    logs = np.log(client_sizes(params, 0, np.arange(20_000)) - params.min_samples + 0.5)
+
+    # int() floors the draw: +0.5 recentres it; the fit is loose for draws near 0.
+    assert abs(np.median(logs) - 4.0) < 0.05
+    assert abs(np.percentile(logs, 84) - np.percentile(logs, 16) - 2 * 2.0) < 0.15
+
+
+def test_a_client_is_the_same_with_its_size_known_or_drawn():
+    fed = SyntheticFederation(SMALL, num_clients=10**6, local_test_fraction=0.25, seed=3)
+    alone = [fed.client(c) for c in (5, 999_999)]
+
+    fed.sizes(np.array([999_999, 5, 8]))  # a worker asks for its share's sizes first
+    known = [fed.client(c) for c in (5, 999_999)]
+
+    for a, b in zip(alone, known, strict=True):
+        assert (
+            a.x_train.tobytes() == b.x_train.tobytes() and a.y_test.tobytes() == b.y_test.tobytes()
+        )
+
+
+def test_the_local_hold_out_is_the_fraction_floored():
+    fed = SyntheticFederation(SMALL, num_clients=100, local_test_fraction=0.25, seed=3)
+    for c in range(10):
+        d = fed.client(c)
+        total = len(d.y_train) + len(d.y_test)
+        assert len(d.y_test) == int(total * 0.25)
