@@ -70,6 +70,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     ids = np.sort(rng.choice(population, args.clients, replace=False))
     start = time.process_time()
+    federation.sizes(ids)  # as a worker does for its share before generating it
     datas = {int(c): federation.client(int(c)) for c in ids}
     data_s = time.process_time() - start
     sizes = np.array([len(datas[int(c)].y_train) for c in ids])

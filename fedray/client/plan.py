@@ -23,17 +23,22 @@ class ClientPlan:
 def client_plan(scenario, sizes=None) -> ClientPlan:
     """Merge the `client` section with what the chosen strategy asks of clients and what
     local DP-SGD needs (`sizes(ids)`: training examples per client, to calibrate z)."""
+    hints = strategy_hints(scenario)
+    if scenario.privacy.mode == "local":
+        hints["dp_max_grad_norm"] = scenario.privacy.clip
+        hints["dp_noise_multiplier"] = local_noise_multiplier(scenario, sizes)
+    return ClientPlan(**{"proximal_mu": scenario.client.proximal_mu, **hints})
+
+
+def strategy_hints(scenario) -> dict:
+    """What the chosen strategy asks of clients (e.g. {"control_variates": True})."""
     from fedray.registry import lookup
     from fedray.strategies import STRATEGIES
 
     entry = lookup(STRATEGIES, scenario.strategy.name)
     # A registered strategy's entry carries the hook; a plugin may set `fn.client = hook`.
     hook = getattr(entry, "client", None) or getattr(entry.fn, "client", None)
-    hints = hook(scenario.strategy.params) if hook is not None else {}
-    if scenario.privacy.mode == "local":
-        hints["dp_max_grad_norm"] = scenario.privacy.clip
-        hints["dp_noise_multiplier"] = local_noise_multiplier(scenario, sizes)
-    return ClientPlan(**{"proximal_mu": scenario.client.proximal_mu, **hints})
+    return dict(hook(scenario.strategy.params)) if hook is not None else {}
 
 
 def local_noise_multiplier(scenario, sizes) -> float:

@@ -14,7 +14,7 @@ import torch
 from fedray import calls, seeding
 from fedray.attacks import frontier, runtime
 from fedray.attacks.view import AttackView
-from fedray.client.plan import client_plan
+from fedray.client.plan import client_plan, strategy_hints
 from fedray.client.pool import answered
 from fedray.client.train import evaluate, train_client
 from fedray.compression import clients as compression
@@ -225,7 +225,9 @@ class Aggregator:
     def server_message(self) -> dict:
         """What clients receive besides the parameters (SCAFFOLD's server variate, Neurotoxin's
         mask)."""
-        out = server_message(self.state.strategy_state, len(self.state.params))
+        out = {}
+        if strategy_hints(self.scenario).get("control_variates"):  # not d zeros for others
+            out.update(server_message(self.state.strategy_state, len(self.state.params)))
         if secure_dp.carries_count(self.scenario):  # adaptive clipping: clients clip to S
             out["clip"] = privacy.clip_bound(self.scenario, self.state.privacy_state)
         out.update(
