@@ -1,13 +1,16 @@
 """How a round's cost grows with the cohort and the population: W1's model at scale.
 
     python benchmarks/scale.py [--populations 1e4,1e5,1e6] [--cohorts 1e2,1e3,1e4] [--rounds 3]
+        [--json cells.json] [--plot docs/scale.png] [--replot]
 
 Each cell runs `scenarios/w1_synthetic.yaml` (Synthetic(1,1), logistic regression, one
 local epoch, batch 10) in its own process with its own local Ray, so that memory figures
 belong to that cell alone. It reports seconds per round (the mean over rounds 2.., round 1
 carries one-time costs), client updates per second, and the peak resident memory (VmHWM)
 of the driver and of the largest Ray actor, read from /proc (Linux). Cost should be linear
-in the cohort and flat in the population.
+in the cohort and flat in the population. `--json` keeps the cells; `--plot` draws the two
+cost curves (seconds a round against the cohort, one line per population; against the
+population, one line per cohort), from this run, or with `--replot` from an earlier `--json`.
 """
 
 from __future__ import annotations
@@ -116,12 +119,63 @@ def main() -> None:
     parser.add_argument("--populations", default="1e4,1e5,1e6")
     parser.add_argument("--cohorts", default="1e2,1e3,1e4")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the cells here")
+    parser.add_argument("--plot", type=Path, help="draw the cost curves to this image")
+    parser.add_argument(
+        "--replot", action="store_true", help="run nothing: draw --plot from the cells in --json"
+    )
     parser.add_argument("--cell", help=argparse.SUPPRESS)  # population,cohort: run one here
     args = parser.parse_args()
     if args.cell:
         population, cohort = (int(float(v)) for v in args.cell.split(","))
         print(json.dumps(cell(population, cohort, args.rounds)))
         return
+    if args.replot:
+        if not (args.plot and args.json and args.json.exists()):
+            parser.error("--replot draws --plot PNG from --json FILE, an earlier run's cells")
+        plot(json.loads(args.json.read_text()), args.plot)
+        return
+    cells = grid(args)
+    if args.json:
+        args.json.write_text(json.dumps(cells, indent=1))
+    if args.plot:
+        plot(cells, args.plot)
+
+
+def plot(cells: list[dict], path: Path) -> None:
+    """Seconds a round against the cohort (a line per population) and against the
+    population (a line per cohort), log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (by_cohort, by_population) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, other, ax in (
+        ("cohort", "population", by_cohort),
+        ("population", "cohort", by_population),
+    ):
+        for value in sorted({c[other] for c in cells}):
+            line = sorted((c[key], c["seconds_per_round"]) for c in cells if c[other] == value)
+            ax.plot(*zip(*line), marker="o", label=f"{other} {value:,}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"{key} (clients)")
+        ax.set_ylabel("seconds a round")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    by_cohort.set_title("linear in the cohort")
+    by_population.set_title("flat in the population")
+    fig.suptitle("W1's model, 2 workers (benchmarks/scale.py)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def grid(args) -> list[dict]:
+    """Run every (population, cohort) cell with cohort <= population, each in a child
+    process; print the table as it goes; return the cells."""
+    cells = []
     populations = [int(float(v)) for v in args.populations.split(",")]
     cohorts = [int(float(v)) for v in args.cohorts.split(",")]
     print(f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds a cell", flush=True)
@@ -149,6 +203,7 @@ def main() -> None:
                 print(f"| {population:,} | {cohort:,} | failed: {proc.stderr.strip()[-300:]} |")
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
+            cells.append(r)
             print(
                 f"| {population:,} | {cohort:,} | {r['seconds_per_round']:.2f} | "
                 f"{r['updates_per_second']:,.0f} | {r['startup_seconds']:.1f} | "
@@ -156,6 +211,7 @@ def main() -> None:
                 f"  ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
+    return cells
 
 
 if __name__ == "__main__":
