@@ -54,6 +54,16 @@ class Block:
             offset += width
         return out
 
+    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples at `rows` ((k, b) indices into the block): x (k, b, ...), y (k, b).
+
+        `index_select` on the flattened indices: the same copy as `x[rows]`, about a third of
+        the cost of advanced indexing on CPU, where the gather was a fifth of a block step.
+        """
+        flat = rows.reshape(-1)
+        x = self.x.index_select(0, flat).view(*rows.shape, *self.x.shape[1:])
+        return x, self.y.index_select(0, flat).view(rows.shape)
+
     def reorder(self, order: np.ndarray) -> None:
         """Permute the clients' parameter rows: row i becomes the old row order[i]."""
         index = torch.as_tensor(order, device=self.device)

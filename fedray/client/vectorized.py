@@ -262,7 +262,7 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps
     for t, k in enumerate(active):
         params = [p[:k] for p in block.params]
         sel = rows[:k, t]
-        grads, loss = step(params, block.x[sel], block.y[sel], weight[:k, t], count[:k, t])
+        grads, loss = step(params, *block.batch(sel), weight[:k, t], count[:k, t])
         if plan.proximal_mu > 0:  # FedProx: + mu (w - w_global), added before weight decay
             grads = [
                 torch.add(g, p - a, alpha=plan.proximal_mu)

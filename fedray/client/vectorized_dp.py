@@ -99,7 +99,7 @@ def _train(block, cfg, plan, order, active, rows, weight, noise, expected, masks
     for t, k in enumerate(active):
         params = [p[:k] for p in block.params]
         sel, w = rows[:k, t], weight[:k, t]
-        grads, losses = per_example(params, block.x[sel], block.y[sel])
+        grads, losses = per_example(params, *block.batch(sel))
         factor = clip_factors(grads, C) * w  # padding rows count for nothing
         summed = [torch.einsum("kb,kb...->k...", factor, g) for g in grads]
         noised = [s + _noise(noise[:k], s, std) for s in summed]
