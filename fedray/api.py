@@ -65,11 +65,17 @@ def _connect(address: str | None) -> bool:
     # Ray start it as a plain worker process.
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = path
+    # Ray says on every start that this private instance uses token authentication (its
+    # default); a fedray run printed that line before anything of its own.
+    notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    level = notice.level
+    notice.setLevel(logging.ERROR)
     try:
         # "local" starts a private instance even when RAY_ADDRESS or a `ray start` cluster
         # exists on this machine: joining one must be asked for with --address.
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
     finally:
+        notice.setLevel(level)
         if old is None:
             del os.environ["PYTHONPATH"]
         else:
