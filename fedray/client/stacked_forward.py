@@ -6,6 +6,7 @@ models most federated benchmarks train (logistic regression, MLPs: `nn.Sequentia
 layer over the stacked (B, out, in) weights, which gives bitwise the same logits and
 gradients for about half the time a step (`tests/client/test_stacked_forward.py`,
 `benchmarks/round_breakdown.py`). Any other model keeps the vmap path.
+`fedray.client.stacked_step` adds the backward pass by hand for the same models.
 """
 
 from __future__ import annotations
@@ -22,37 +23,47 @@ POINTWISE: dict[type, Callable[[torch.Tensor], torch.Tensor]] = {
     nn.Identity: lambda h: h,
 }
 
+Layers = list[tuple[str, object]]  # ("linear", has a bias) | ("pointwise", module type)
 
-def batched_forward(model: nn.Module) -> Callable | None:
-    """Return `forward(params, x)` over stacked parameters, or None if the model is not a
-    `Flatten` followed by `Linear` layers and pointwise activations (`POINTWISE`).
 
-    `params` are the model's parameters in `named_parameters` order, each stacked (B, ...);
-    `x` is (B, b, *input_shape); the result is (B, b, classes), what
-    `vmap(functional_call(model, ...))` returns for the same inputs.
-    """
+def layers_of(model: nn.Module) -> Layers | None:
+    """The model's layers after its `Flatten`, or None if the model is not a `Flatten`
+    followed by `Linear` layers and pointwise activations (`POINTWISE`)."""
     if not isinstance(model, nn.Sequential) or len(model) == 0:
         return None
     first = model[0]
     if not (isinstance(first, nn.Flatten) and first.start_dim == 1 and first.end_dim == -1):
         return None
-    layers: list[tuple[str, object]] = []
+    layers: Layers = []
     for module in list(model)[1:]:
         if isinstance(module, nn.Linear):
             layers.append(("linear", module.bias is not None))
         elif type(module) in POINTWISE:
-            layers.append(("pointwise", POINTWISE[type(module)]))
+            layers.append(("pointwise", type(module)))
         else:
             return None
     if sum(len(list(m.parameters(recurse=False))) for m in model) != len(list(model.parameters())):
         return None  # parameters nested below the layers: not ours to lay out
+    return layers
+
+
+def batched_forward(model: nn.Module) -> Callable | None:
+    """Return `forward(params, x)` over stacked parameters, or None (see `layers_of`).
+
+    `params` are the model's parameters in `named_parameters` order, each stacked (B, ...);
+    `x` is (B, b, *input_shape); the result is (B, b, classes), what
+    `vmap(functional_call(model, ...))` returns for the same inputs.
+    """
+    layers = layers_of(model)
+    if layers is None:
+        return None
 
     def forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         h = x.flatten(2)
         i = 0
         for kind, arg in layers:
             if kind == "pointwise":
-                h = arg(h)
+                h = POINTWISE[arg](h)
                 continue
             weight = params[i].transpose(1, 2)
             if arg:  # with a bias

@@ -37,6 +37,7 @@ from fedray.client.block import Block, pad, schedule
 from fedray.client.plan import ClientPlan
 from fedray.client.stacked_forward import batched_forward
 from fedray.client.stacked_optim import StackedOptimizer
+from fedray.client.stacked_step import autograd_step, stacked_step
 from fedray.client.step_mask import keep_rows
 from fedray.client.train import _control_delta, evaluate
 from fedray.client.vectorized_dp import fit_private_block
@@ -244,17 +245,12 @@ def _fit(block: Block, cfg, plan: ClientPlan, generators, corrections, max_steps
     if masks is not None:
         masks = [m[index] for m in masks]
 
-    forward = batched_forward(block.model) or vmap(block.logits)
-
-    def step(params, x, y, w, n):
-        # vmap for the forward pass only: autograd of the summed client losses gives each
-        # row its own client's gradient, with less torch.func machinery per step.
-        leaves = [p.detach().requires_grad_() for p in params]
-        with torch.enable_grad():
-            out = forward(leaves, x)
-            losses = nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
-            loss = (losses.view_as(w) * w).sum(1) / n
-            return torch.autograd.grad(loss.sum(), leaves), loss.detach()
+    # Linear stacks: gradients by hand, autograd's bits (`stacked_step`). Other models: vmap
+    # for the forward pass only; autograd of the summed client losses gives each row its own
+    # client's gradient, with less torch.func machinery per step.
+    step = stacked_step(block.model, block.device) or autograd_step(
+        batched_forward(block.model) or vmap(block.logits)
+    )
 
     optimizer = StackedOptimizer.for_client_config(cfg, block.params)
     total = torch.zeros(len(steps), device=block.device)
