@@ -55,7 +55,12 @@ def _connect(address: str | None) -> bool:
     if _RAY_JOB_ENV in os.environ:
         ray.init(address=address or "auto", logging_level=logging.WARNING)
         return True
-    path = os.pathsep.join(worker_path())
+    # Workers import user plugins (`module:attr`) from the driver's working directory too.
+    # (Ray itself puts that directory first on every worker's path: a run started inside a
+    # fedray checkout runs that checkout's fedray in its actors.)
+    path = os.pathsep.join(
+        [os.getcwd(), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    )
     if address:
         env = {"env_vars": {"PYTHONPATH": path}}
         ray.init(address=address, runtime_env=env, logging_level=logging.WARNING)
@@ -81,21 +86,6 @@ def _connect(address: str | None) -> bool:
         else:
             os.environ["PYTHONPATH"] = old
     return True
-
-
-def worker_path() -> list[str]:
-    """The actors' PYTHONPATH: the source tree this driver's fedray comes from (unless it is
-    installed in site-packages), then the driver's PYTHONPATH, then its working directory,
-    where user plugins (`module:attr`) may live. The tree comes first so that the actors run
-    the code the driver runs: with the working directory first, a run started inside another
-    checkout had its actors import that checkout's fedray."""
-    import site
-
-    home = Path(__file__).resolve().parent.parent
-    installed = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
-    entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    parts = ([] if home in installed else [str(home)]) + entries + [os.getcwd()]
-    return list(dict.fromkeys(parts))
 
 
 def run(

@@ -8,6 +8,8 @@ touches the global `np.random` or `torch` random state.
 from __future__ import annotations
 
 import functools
+import logging
+import operator
 
 import numpy as np
 import torch
@@ -109,8 +111,70 @@ def torch_seed(seed: int, round_: int, client_id: int, purpose: int) -> int:
     ten times more)."""
     k0, k1 = (int(k) for k in _key(seed, round_, purpose))
     golden = int(_GOLDEN)
-    z = _mix_int(k0 ^ ((client_id * golden + 1) & _MASK64))
+    z = _mix_int(k0 ^ ((operator.index(client_id) * golden + 1) & _MASK64))
     return _mix_int(z ^ k1 ^ golden) >> 1
+
+
+# torch's CPU generator is an mt19937 that `manual_seed` fills from 32 bits of the seed: a
+# million clients seeded that way would share about a hundred streams (birthday bound).
+# `torch_stream` writes all 624 words of its state from the 64-bit seed instead, through
+# `get_state`'s layout: an 8-byte seed, two int32 flags, an 8-byte position, then the 624
+# words as uint64. `_state_template` checks that layout on this torch before using it.
+_WORDS, _HEADER = 624, 24
+
+
+@functools.cache
+def _state_template() -> np.ndarray | None:
+    """A freshly seeded generator's state bytes, if this torch lays them out as expected."""
+    probe = 0x0123456789ABCDEF
+    state = torch.Generator().manual_seed(probe).get_state().numpy().copy()
+    head = state[:_HEADER].tobytes()
+    words = np.frombuffer(state[_HEADER : _HEADER + 8 * _WORDS].tobytes(), np.uint64)
+    expected = (
+        np.frombuffer(head[:8], np.uint64)[0] == probe
+        and np.frombuffer(head[8:16], np.int32).tolist() == [1, 1]
+        and np.frombuffer(head[16:24], np.uint64)[0] == 0
+        and words[0] == probe & 0xFFFFFFFF
+        and int(words.max()) < 2**32
+    )
+    if expected:  # writing a state back must give the stream manual_seed gives
+        again = torch.Generator()
+        again.set_state(torch.from_numpy(state.copy()))
+        reference = torch.Generator().manual_seed(probe)
+        expected = torch.equal(
+            torch.randn(64, generator=again), torch.randn(64, generator=reference)
+        )
+    return state if expected else None
+
+
+def torch_stream(seed: int, round_: int, client_id: int, purpose: int) -> torch.Generator:
+    """A CPU `torch.Generator` named like `torch_seed`, its whole mt19937 state drawn from
+    the 64-bit seed (SplitMix64 over the word index), so that distinct clients never share
+    a stream. On a torch whose state layout is not the one checked, `manual_seed` (and a
+    warning that streams may repeat every 2^32 seeds)."""
+    value = torch_seed(seed, round_, client_id, purpose)
+    template = _state_template()
+    if template is None:
+        _warn_layout()
+        return torch.Generator().manual_seed(value)
+    with np.errstate(over="ignore"):
+        index = np.arange(1, _WORDS // 2 + 1, dtype=np.uint64)
+        z = _mix(np.uint64(value) ^ (index * _GOLDEN))
+    words = np.stack([z & np.uint64(0xFFFFFFFF), z >> np.uint64(32)], 1).reshape(-1)
+    state = template.copy()
+    state[:8] = np.frombuffer(np.uint64(value).tobytes(), np.uint8)
+    state[_HEADER : _HEADER + 8 * _WORDS] = np.frombuffer(words.tobytes(), np.uint8)
+    generator = torch.Generator()
+    generator.set_state(torch.from_numpy(state))
+    return generator
+
+
+@functools.cache
+def _warn_layout() -> None:
+    logging.getLogger(__name__).warning(
+        "this torch's CPU generator state is not laid out as fedray expects: generated "
+        "clients are seeded with manual_seed, whose streams repeat every 2^32 seeds"
+    )
 
 
 def torch_generator(

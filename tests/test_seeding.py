@@ -95,3 +95,45 @@ def test_torch_seed_of_one_client_equals_the_vectorised_seeds():
     assert [seeding.torch_seed(7, 3, int(c), seeding.DATA) for c in ids] == seeds.tolist()
     assert len(set(seeds.tolist())) == len(ids) and seeds.min() >= 0
     assert seeding.torch_seed(7, 3, 5, seeding.SPLIT) != seeding.torch_seed(7, 3, 5, seeding.DATA)
+
+
+def test_torch_streams_of_clients_whose_seeds_agree_in_32_bits_differ():
+    # torch's manual_seed keeps 32 bits of a seed: these two clients' 64-bit seeds agree
+    # there, so manual_seed would give them one stream (and one synthetic data set).
+    a, b = 303685, 995972
+    low = [seeding.torch_seed(0, 0, c, seeding.DATA) & 0xFFFFFFFF for c in (a, b)]
+    assert low[0] == low[1]
+    same_seed = [
+        torch.Generator().manual_seed(seeding.torch_seed(0, 0, c, seeding.DATA)) for c in (a, b)
+    ]
+    assert torch.equal(
+        torch.randn(8, generator=same_seed[0]), torch.randn(8, generator=same_seed[1])
+    )
+
+    draws = [torch.randn(8, generator=seeding.torch_stream(0, 0, c, seeding.DATA)) for c in (a, b)]
+
+    assert not torch.equal(draws[0], draws[1])
+    again = torch.randn(8, generator=seeding.torch_stream(0, 0, a, seeding.DATA))
+    assert torch.equal(draws[0], again)
+
+
+def test_torch_stream_takes_numpy_ids():
+    g = seeding.torch_stream(0, 0, np.int64(5), seeding.DATA)
+    assert torch.equal(
+        torch.randn(4, generator=g),
+        torch.randn(4, generator=seeding.torch_stream(0, 0, 5, seeding.DATA)),
+    )
+
+
+def test_a_torch_with_another_state_layout_falls_back_to_manual_seed_and_says_so(
+    monkeypatch, caplog
+):
+    monkeypatch.setattr(seeding, "_state_template", lambda: None)
+    seeding._warn_layout.cache_clear()
+
+    g = seeding.torch_stream(0, 0, 5, seeding.DATA)
+
+    expected = torch.Generator().manual_seed(seeding.torch_seed(0, 0, 5, seeding.DATA))
+    assert torch.equal(torch.randn(4, generator=g), torch.randn(4, generator=expected))
+    assert "repeat every 2^32" in caplog.text
+    seeding._warn_layout.cache_clear()

@@ -319,11 +319,13 @@ class Worker:
 
     def collude_rows(self, round_: int) -> dict:
         """The malicious clients' own updates held this round, for the colluders' coordinator."""
-        return self.colluders.rows(round_)
+        return self.colluders.rows(round_) if self.secure is not None else {}
 
     def secagg_collude(self, round_: int, crafted: dict) -> list:
         """Open the held malicious clients' sessions with their crafted rows; their keys."""
         keys = []
+        if self.secure is None:  # restarted without secure aggregation: holds nothing
+            return keys
         for cid, row, num_examples in self.colluders.release(round_, crafted):
             keys += self._start_secure(round_, cid, row, num_examples)
         return keys
@@ -333,6 +335,8 @@ class Worker:
         buffer's members, and the parts this worker's clients hold: (batch ref, client ids,
         staleness weights)). Each client masks its update times its staleness weight, so the
         server's sum is the buffer's weighted sum. Returns the clients' public keys."""
+        if self.secure is None:  # restarted without secure aggregation: its clients drop out
+            return []
         cohort, parts, server = message
         self.secure.open(round_, np.asarray(cohort, np.int64))
         updates = []

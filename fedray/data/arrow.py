@@ -17,12 +17,12 @@ def int64_array(values: np.ndarray) -> pa.Array:
 
 
 def int64_rows(rows: np.ndarray) -> pa.ListArray:
-    """A list<int64> array, one list per row of the 2-d `rows`."""
+    """A list<int64> array, one list per row of the 2-d `rows` (Arrow's cast refuses more
+    than 2^31 values in all, which int32 offsets cannot address)."""
     n, k = rows.shape
-    offsets = np.arange(0, n * k + 1, k, dtype=np.int32)
-    return pa.ListArray.from_arrays(
-        pa.Array.from_buffers(pa.int32(), n + 1, [None, pa.py_buffer(offsets)]),
-        int64_array(rows.reshape(-1)),
+    offsets = np.arange(n + 1, dtype=np.int64) * k
+    return pa.LargeListArray.from_arrays(int64_array(offsets), int64_array(rows.reshape(-1))).cast(
+        pa.list_(pa.int64())
     )
 
 

@@ -47,8 +47,12 @@ def client_sizes(params: SyntheticParams, seed: int, client_ids: np.ndarray) -> 
     # 1 - u is in (0, 1]: the log is finite.
     z = np.sqrt(-2.0 * np.log1p(-u[:, 0])) * np.cos(2.0 * np.pi * u[:, 1])
     with np.errstate(over="ignore"):  # a large mean_log or sigma_log draws inf: capped below
-        draw = np.exp(params.mean_log + params.sigma_log * z)
-    return np.minimum(params.min_samples + draw, params.max_samples).astype(np.int64)
+        total = params.min_samples + np.exp(params.mean_log + params.sigma_log * z)
+    # The cap in integers: a float near 2^63 would not convert back exactly.
+    capped = total >= params.max_samples
+    out = np.full(len(total), params.max_samples, dtype=np.int64)
+    out[~capped] = total[~capped].astype(np.int64)
+    return out
 
 
 def client_data(
@@ -77,8 +81,9 @@ def client_data(
 
 
 def client_generator(seed: int, client_id: int, purpose: int) -> torch.Generator:
-    """Client `client_id`'s torch stream for `purpose`, seeded by a hash (no SeedSequence)."""
-    return torch.Generator().manual_seed(seeding.torch_seed(seed, 0, client_id, purpose))
+    """Client `client_id`'s torch stream for `purpose`, from a 64-bit hash (no SeedSequence,
+    and no two clients on one stream: `seeding.torch_stream`)."""
+    return seeding.torch_stream(seed, 0, client_id, purpose)
 
 
 @functools.lru_cache(maxsize=8)

@@ -22,6 +22,9 @@ def test_a_worker_without_secure_aggregation_answers_every_stage_with_nothing():
     assert worker.secagg_sign(2, {3: [1, 2]}) == []
     assert worker.secagg_unmask(2, {3: [1, 2]}) == []
     assert worker.secagg_finish(2) == {}
+    assert worker.collude_rows(2) == {}
+    assert worker.secagg_collude(2, {3: object()}) == []
+    assert worker.secagg_buffer(2, ([3], [], None)) == []
 
 
 def test_a_fresh_secure_worker_holds_no_session_of_a_round_it_did_not_train():

@@ -26,3 +26,10 @@ def test_int64_numpy_refuses_other_types_and_nulls():
         int64_numpy(pa.array([1.0, 2.0]))
     with pytest.raises(TypeError, match="int64"):
         int64_numpy(pa.array([1, None], pa.int64()))
+
+
+def test_int64_rows_of_a_wide_table_round_trips():
+    rows = np.arange(30, dtype=np.int64).reshape(5, 6)
+    array = int64_rows(rows)
+    assert array.type == pa.list_(pa.int64())
+    assert array.to_pylist() == rows.tolist()

@@ -140,3 +140,11 @@ def test_the_local_hold_out_is_the_fraction_floored():
         d = fed.client(c)
         total = len(d.y_train) + len(d.y_test)
         assert len(d.y_test) == int(total * 0.25)
+
+
+def test_a_cap_near_the_int64_limit_is_kept_exactly():
+    huge = SyntheticParams(min_samples=5, mean_log=1000.0, sigma_log=0.1, max_samples=2**63 - 1)
+    near = SyntheticParams(min_samples=5, mean_log=1000.0, sigma_log=0.1, max_samples=2**53 + 1)
+
+    assert client_sizes(huge, 0, np.arange(3)).tolist() == [2**63 - 1] * 3
+    assert client_sizes(near, 0, np.arange(3)).tolist() == [2**53 + 1] * 3
