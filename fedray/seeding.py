@@ -88,14 +88,6 @@ def uniforms(seed: int, round_: int, client_ids, purpose: int, count: int = 1) -
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-def torch_seeds(seed: int, round_: int, client_ids, purpose: int) -> np.ndarray:
-    """Return (n,) int64 seeds for `torch.Generator.manual_seed`, named like `uniforms`: no
-    SeedSequence per client, for streams drawn once per client in the hot path (a
-    generated client's data)."""
-    z = _hashes(seed, round_, client_ids, purpose, 1)[:, 0]
-    return (z >> np.uint64(1)).astype(np.int64)
-
-
 _MASK64 = (1 << 64) - 1
 
 
@@ -107,8 +99,9 @@ def _mix_int(z: int) -> int:
 
 
 def torch_seed(seed: int, round_: int, client_id: int, purpose: int) -> int:
-    """`torch_seeds` of one client, in Python integers (a numpy call on one element costs
-    ten times more)."""
+    """A 63-bit seed named like `uniforms`: column 0 of `_hashes`, shifted right by one, in
+    Python integers (numpy on one element costs ten times more), for streams drawn once per
+    client in the hot path (a generated client's data)."""
     k0, k1 = (int(k) for k in _key(seed, round_, purpose))
     golden = int(_GOLDEN)
     z = _mix_int(k0 ^ ((operator.index(client_id) * golden + 1) & _MASK64))

@@ -57,21 +57,29 @@ def batched_forward(model: nn.Module) -> Callable | None:
     layers = layers_of(model)
     if layers is None:
         return None
+    return lambda params, x: run_layers(layers, params, x)
 
-    def forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        h = x.flatten(2)
-        i = 0
-        for kind, arg in layers:
-            if kind == "pointwise":
-                h = POINTWISE[arg](h)
-                continue
-            weight = params[i].transpose(1, 2)
-            if arg:  # with a bias
-                h = torch.baddbmm(params[i + 1].unsqueeze(1), h, weight)
-                i += 2
-            else:
-                h = torch.bmm(h, weight)
-                i += 1
-        return h
 
-    return forward
+def run_layers(
+    layers: Layers, params: list[torch.Tensor], x: torch.Tensor, kept: list | None = None
+) -> torch.Tensor:
+    """The stacked forward pass; `kept`, if given, gets each linear layer's input and each
+    activation's output, in layer order (what `stacked_step`'s backward pass needs)."""
+    h = x.flatten(2)
+    i = 0
+    for kind, arg in layers:
+        if kind == "pointwise":
+            h = POINTWISE[arg](h)
+            if kept is not None:
+                kept.append(h)
+            continue
+        if kept is not None:
+            kept.append(h)
+        weight = params[i].transpose(1, 2)
+        if arg:  # with a bias
+            h = torch.baddbmm(params[i + 1].unsqueeze(1), h, weight)
+            i += 2
+        else:
+            h = torch.bmm(h, weight)
+            i += 1
+    return h

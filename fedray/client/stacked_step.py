@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from fedray.client.stacked_forward import POINTWISE, batched_forward, layers_of
+from fedray.client.stacked_forward import batched_forward, layers_of, run_layers
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +70,8 @@ def stacked_step(model: nn.Module, device: torch.device) -> Callable | None:
 
 def _manual(layers) -> Callable:
     def step(params, x, y, w, n):
-        # Forward, keeping each linear layer's input and each activation's output.
-        h, kept, i = x.flatten(2), [], 0
-        for kind, arg in layers:
-            if kind == "pointwise":
-                h = POINTWISE[arg](h)
-                kept.append(h)
-                continue
-            kept.append(h)
-            weight = params[i].transpose(1, 2)
-            if arg:
-                h = torch.baddbmm(params[i + 1].unsqueeze(1), h, weight)
-                i += 2
-            else:
-                h = torch.bmm(h, weight)
-                i += 1
+        kept: list[torch.Tensor] = []
+        h = run_layers(layers, params, x, kept)
         flat, target = h.flatten(0, 1), y.flatten()
         logp = torch.log_softmax(flat, 1)
         losses, total_weight = aten.nll_loss_forward(logp, target, None, _NO_REDUCTION, _IGNORE)
@@ -96,6 +83,7 @@ def _manual(layers) -> Callable:
         )
         g = aten._log_softmax_backward_data(g, logp, 1, logp.dtype).view_as(h)
         grads: list[torch.Tensor | None] = [None] * len(params)
+        i = len(params)
         for index in range(len(layers) - 1, -1, -1):
             kind, arg = layers[index]
             if kind == "pointwise":

@@ -140,7 +140,10 @@ class Worker:
                 (partial work); the others train their full epochs.
         """
         records, jobs = [], []
-        self.federation.sizes(client_ids)  # once for the share: a generated federation keeps them
+        # Once for the share: the blocks are cut by these, and a generated federation keeps
+        # them for generating each client.
+        ids = np.sort(np.asarray(client_ids, np.int64))
+        sizes = self.federation.sizes(ids)
         for cid in client_ids:
             record, job = self._prepare(round_, cid, server, states)
             records.append(record)
@@ -148,7 +151,7 @@ class Worker:
                 jobs.append(job)
         starts = {job[0]: self._download(round_, params, job[0], states) for job in jobs}
         if self.scenario.compression.downlink.type == "none":
-            updates = self._fit(params, client_ids, jobs, steps or {})
+            updates = self._fit(params, ids, sizes, jobs, steps or {})
         else:
             updates = self._fit_each(jobs, lambda cid: starts[cid][0], steps or {})
         updates, payloads = self._upload(round_, updates, starts, states, len(params))
@@ -249,11 +252,11 @@ class Worker:
         ]
 
     def _fit(
-        self, params: np.ndarray, client_ids: list[int], jobs: list[tuple], caps: dict
+        self, params: np.ndarray, ids: np.ndarray, sizes: np.ndarray, jobs: list[tuple], caps: dict
     ) -> list:
-        """Train the prepared clients, in blocks cut from the sorted share when vectorised
-        (the pool hands out whole blocks, so they are the blocks of the cohort), else one by
-        one; return their ClientUpdates."""
+        """Train the prepared clients, in blocks cut from the sorted share `ids` by their
+        `sizes` when vectorised (the pool hands out whole blocks, so they are the blocks of the
+        cohort), else one by one; return their ClientUpdates."""
         cfg = self.scenario.client
         if not self.vectorize:
             return self._fit_each(jobs, lambda cid: params, caps)
@@ -261,19 +264,18 @@ class Worker:
         updates = []
         # Empty clients are dropped after cutting, so a block is the same on every worker.
         size = block_size_for(cfg.block_size, self.scenario.federation.clients_per_round)
-        ids = np.sort(np.asarray(client_ids, np.int64))
         # Cut as the pool cut them (by training size), so a worker count changes no bit.
-        for block in blocks(ids, size, self.federation.sizes(ids)):
+        for block in blocks(ids, size, sizes):
             items = [by_id[int(c)] for c in block if int(c) in by_id]
             if not items:
                 continue
-            ids, datas, gens, ctls, keeps = (list(x) for x in zip(*items))
+            members, datas, gens, ctls, keeps = (list(x) for x in zip(*items))
             controls = ctls if self.plan.control_variates else None
-            cut = [caps.get(c) for c in ids] if caps else None
+            cut = [caps.get(c) for c in members] if caps else None
             updates += train_block(
                 self.model,
                 params,
-                ids,
+                members,
                 datas,
                 cfg,
                 gens,

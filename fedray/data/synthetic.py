@@ -68,7 +68,7 @@ def client_data(
     """
     n = int(client_sizes(params, seed, [client_id])[0]) if size is None else size
     dim, classes = params.dim, params.num_classes
-    g = client_generator(seed, client_id, seeding.DATA)
+    g = seeding.torch_stream(seed, 0, client_id, seeding.DATA)  # 64 bits of state
     head = torch.randn(2 + dim * classes + classes + dim, generator=g)
     u = head[0] * math.sqrt(params.alpha)
     big_b = head[1] * math.sqrt(params.beta)
@@ -78,12 +78,6 @@ def client_data(
     x = torch.randn(n, dim, generator=g).mul_(_input_std(dim)).add_(v)
     y = torch.argmax(torch.addmm(b, x, w), dim=1)
     return x.numpy(), y.numpy()
-
-
-def client_generator(seed: int, client_id: int, purpose: int) -> torch.Generator:
-    """Client `client_id`'s torch stream for `purpose`, from a 64-bit hash (no SeedSequence,
-    and no two clients on one stream: `seeding.torch_stream`)."""
-    return seeding.torch_stream(seed, 0, client_id, purpose)
 
 
 @functools.lru_cache(maxsize=8)

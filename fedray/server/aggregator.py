@@ -48,6 +48,7 @@ class Aggregator:
         self._model = build_model(m.type, m.params, tuple(x.shape[1:]), num_classes)
         self._root = self._root_set() if needs_root(self.scenario.defense) else None
         self._malicious = runtime.adversary(self.scenario)
+        self._sends_variate = bool(strategy_hints(self.scenario).get("control_variates"))
         self._secure = None  # this round's SecureRound, between its protocol stages
         self._audit_data = None  # privacy audits' member sample and local z, built on first use
         self._timeout = self.scenario.resources.call_timeout
@@ -226,7 +227,7 @@ class Aggregator:
         """What clients receive besides the parameters (SCAFFOLD's server variate, Neurotoxin's
         mask)."""
         out = {}
-        if strategy_hints(self.scenario).get("control_variates"):  # not d zeros for others
+        if self._sends_variate:  # SCAFFOLD's c; not d zeros for other strategies
             out.update(server_message(self.state.strategy_state, len(self.state.params)))
         if secure_dp.carries_count(self.scenario):  # adaptive clipping: clients clip to S
             out["clip"] = privacy.clip_bound(self.scenario, self.state.privacy_state)
