@@ -7,7 +7,9 @@ per run: the wall time end to end, `startup_seconds` (Ray running to round 1 beg
 and the CPU seconds of the whole process tree, the driver apart (sampled every 0.1 s from
 /proc, Linux). On a machine shared with other jobs wall times stretch with the load; CPU
 seconds much less, so compare two trees by CPU, side by side:
-`PYTHONPATH=/path/to/other/tree python benchmarks/startup.py`.
+`cd /path/to/other/tree && PYTHONPATH=. python /path/to/benchmarks/startup.py`: Ray puts
+the working directory first on its workers' path, so `PYTHONPATH` alone would change only
+the driver's tree, not the actors'.
 """
 
 from __future__ import annotations
