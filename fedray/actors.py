@@ -16,7 +16,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from fedray import checkpoint, compression
+from fedray import backend, checkpoint, compression
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, WorkerPool
 from fedray.failures import StartupError
@@ -48,6 +48,7 @@ class WarmActors:
     @staticmethod
     def key(plan: PoolPlan, resources) -> tuple:
         return (
+            resources.backend,
             plan.num_workers,
             plan.mode,
             resources.num_cpus,
@@ -92,7 +93,7 @@ def start(
     store = None
     tables = compression.store_tables(scenario.compression) + defense_tables(scenario.defense)
     if client_plan(scenario, sizes).control_variates or tables:
-        store = _start_store(out_dir, state, tables)
+        store = _start_store(out_dir, state, scenario.resources, tables)
     server_state = replace(state, client_states=None)  # those live in the store
     reused = warm.take(plan, scenario.resources) if warm is not None else None
     if reused is not None:
@@ -102,17 +103,12 @@ def start(
     else:
         group = warm.placement_group if warm is not None else None
         pool = WorkerPool(plain, plan, scenario.resources, placement_group=group)
-        # The server lives beside the driver: a worker node may be lost mid-run, this one not.
-        aggregator = (
-            ray.remote(Aggregator)
-            .options(num_cpus=0, scheduling_strategy=_here())
-            .remote(plain, server_state, store)
-        )
+        aggregator = _on_driver(scenario.resources, Aggregator, plain, server_state, store)
         ready = aggregator.params.remote()
     timeout = scenario.resources.startup_timeout
     try:
         placement = pool.info(timeout=timeout)
-        ray.get(ready, timeout=timeout)
+        backend.get(ready, timeout=timeout)
     except GetTimeoutError:
         stop(pool, aggregator, store)
         raise StartupError(
@@ -125,21 +121,28 @@ def start(
     return pool, aggregator, store, placement, time.perf_counter() - started
 
 
-def _start_store(out_dir: Path, state: ServerState, tables: tuple[str, ...] = ()):
+def _start_store(out_dir: Path, state: ServerState, resources, tables: tuple[str, ...] = ()):
     """The client state store actor, on this (the driver's) node: its files live under the
     run's directory, so that checkpoints can link them. Resumes from the checkpoint's copy."""
     saved = checkpoint.clients_dir(out_dir, state.round)
-    return (
-        ray.remote(ClientStateStore)
-        .options(num_cpus=0, scheduling_strategy=_here())
-        .remote(
-            len(state.params),
-            str((out_dir / "client_state").resolve()),
-            checkpoint=str(saved.resolve()) if state.round and saved.exists() else None,
-            snapshot=state.client_states,  # checkpoints written before the on-disk store
-            tables=tables,
-        )
+    return _on_driver(
+        resources,
+        ClientStateStore,
+        len(state.params),
+        str((out_dir / "client_state").resolve()),
+        checkpoint=str(saved.resolve()) if state.round and saved.exists() else None,
+        snapshot=state.client_states,  # checkpoints written before the on-disk store
+        tables=tables,
     )
+
+
+def _on_driver(resources, cls, *args, **kwargs):
+    """An actor of the run's server side (the Aggregator, the client state store) beside the
+    driver: in this process (`resources.backend: local`), else a zero-CPU Ray actor on this
+    node. A worker node may be lost mid-run; the driver's node ends the run if it is."""
+    if resources.backend == "local":
+        return backend.LocalActor(cls, *args, **kwargs)
+    return ray.remote(cls).options(num_cpus=0, scheduling_strategy=_here()).remote(*args, **kwargs)
 
 
 def _here() -> NodeAffinitySchedulingStrategy:
@@ -154,7 +157,7 @@ def stop(pool: WorkerPool, aggregator, store=None, *, warm=None, plan=None, reso
     """Stop a run's actors; with `warm`, keep the pool and Aggregator there for the next run
     (only if every worker is still live: a pool that lost one starts afresh next time)."""
     if store is not None:
-        ray.kill(store)
+        backend.kill(store)
     if warm is not None and len(pool.live) == len(pool.actors) and pool.actors:
         warm.give_back(plan, resources, pool, aggregator)
     else:
@@ -164,7 +167,7 @@ def stop(pool: WorkerPool, aggregator, store=None, *, warm=None, plan=None, reso
 def _kill(pool: WorkerPool, aggregator) -> None:
     pool.shutdown()
     if aggregator is not None:
-        ray.kill(aggregator)
+        backend.kill(aggregator)
 
 
 def node_table(placement: list[dict]) -> list[dict]:

@@ -124,7 +124,16 @@ def run(
         baseline = Baseline(scenario, prepared.initial_params, prepared.federation)
     started = False
     try:
-        started = _connect(address)
+        if scenario.resources.backend == "ray":
+            started = _connect(address)
+        elif address:
+            raise ScenarioError(
+                [
+                    f"resources.backend: local runs in this process and joins no cluster (got "
+                    f"--address {address}; expected no --address, or resources.backend: ray)"
+                ],
+                scenario.name,
+            )
         return _execute(
             scenario, prepared, out_dir, resume_state, progress, warm, baseline, on_round
         )
@@ -229,6 +238,8 @@ def _plan(scenario: Scenario, warm: WarmActors | None = None, patience: float = 
     A warm pool of this shape is taken over as it is; warm pools of other shapes are
     stopped first, since they hold resources this one may need.
     """
+    if scenario.resources.backend == "local":  # one worker, in this process
+        return PoolPlan(1, "cross-device", 1)
     if warm is not None and (reserved := warm.reserved_plan(scenario)) is not None:
         return reserved
     fed = scenario.federation
@@ -261,7 +272,7 @@ def _execute(
     baseline: Baseline | None = None,
     on_round=None,
 ) -> RunResult:
-    begun = time.perf_counter()  # Ray is running: start-up is from here to round 1
+    begun = time.perf_counter()  # Ray is running (or not used): start-up is from here to round 1
     plan = _plan(scenario, warm)
     resuming = resume_state is not None
     state = (
@@ -304,6 +315,7 @@ def _execute(
         output.add_baseline(baseline.result())
     gpu_ids = sorted({g for p in placement for g in p["gpu_ids"]})
     extra = {
+        "backend": scenario.resources.backend,
         "mode": plan.mode,
         "num_workers": plan.num_workers,
         "startup_seconds": startup_seconds,

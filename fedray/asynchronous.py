@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import ray
 
-from fedray import calls
+from fedray import backend, calls
 from fedray.client.colluders import coordinate
 from fedray.engine import Handles, _ask, round_row, run_rounds, secure_step, start_system
 from fedray.files import write_durably
@@ -77,7 +76,7 @@ class FedBuffPlayer:
             return
         saved = np.load(self.out / "checkpoints" / f"fedbuff_{done:07d}.npz")
         for version, items in sorted(waiting.items()):
-            ref = ray.put(saved[f"v{version}"])
+            ref = backend.put(saved[f"v{version}"], near=self.h.aggregator)
             self.versions[version] = ref
             self._train(version, items, ref, [])
 

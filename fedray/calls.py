@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import ray
 from ray.exceptions import GetTimeoutError
 
+from fedray import backend
 from fedray.failures import NoAnswer
 
 
 def get(ref, timeout: float, what: str):
-    """`ray.get(ref)`, or NoAnswer naming `what` after `timeout` seconds."""
+    """`ray.get(ref)`, or NoAnswer naming `what` after `timeout` seconds (a local actor's
+    call has already answered: `fedray.backend`)."""
     try:
-        return ray.get(ref, timeout=timeout)
+        return backend.get(ref, timeout=timeout)
     except GetTimeoutError:
         raise NoAnswer(
             f"{what} did not answer within {timeout:g} s (resources.call_timeout); the run stops "
@@ -24,7 +25,6 @@ def split_ready(refs: list, timeout: float) -> tuple[set, set]:
     """Wait up to `timeout` seconds in all for `refs`; return (indices ready, indices not)."""
     if not refs:
         return set(), set()
-    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout, fetch_local=False)
-    ready = set(ready)
+    ready = backend.wait(refs, timeout)
     done = {i for i, ref in enumerate(refs) if ref in ready}
     return done, set(range(len(refs))) - done

@@ -13,10 +13,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, WorkerCrashedError
+from ray.exceptions import (
+    ActorDiedError,
+    ActorUnavailableError,
+    GetTimeoutError,
+    WorkerCrashedError,
+)
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from fedray import backend
 from fedray.calls import split_ready
 from fedray.client.vectorized import block_size_for, blocks
 from fedray.client.worker import Worker
@@ -130,18 +135,28 @@ class WorkerPool:
     def __init__(self, scenario_plain: dict, plan: PoolPlan, resources, placement_group=None):
         self.plan = plan
         # In a placement group (runs side by side, `fedray.slots`), each worker takes a bundle.
-        where = (
-            {"scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group, -1)}
-            if placement_group is not None
-            else {}
-        )
-        actor = ray.remote(Worker).options(
-            num_cpus=resources.num_cpus,
-            num_gpus=resources.num_gpus,
-            max_restarts=resources.max_retries,
-            **where,
-        )
-        self.actors = [actor.remote(scenario_plain, self._own(w)) for w in range(plan.num_workers)]
+        if resources.backend == "local":
+            self.actors = [
+                backend.LocalActor(Worker, scenario_plain, self._own(w))
+                for w in range(plan.num_workers)
+            ]
+        else:
+            import ray
+
+            where = (
+                {"scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group, -1)}
+                if placement_group is not None
+                else {}
+            )
+            actor = ray.remote(Worker).options(
+                num_cpus=resources.num_cpus,
+                num_gpus=resources.num_gpus,
+                max_restarts=resources.max_retries,
+                **where,
+            )
+            self.actors = [
+                actor.remote(scenario_plain, self._own(w)) for w in range(plan.num_workers)
+            ]
         # Ray restarts a lost actor with the arguments it was created with: a pool reused for
         # another scenario must re-initialise those (see `_drop_dead`).
         self.created_with = scenario_plain
@@ -206,7 +221,7 @@ class WorkerPool:
             for i, (w, (target, (payload, result))) in enumerate(calls.items()):
                 if i not in hung:
                     try:
-                        done.append((target, payload, ray.get(result)))
+                        done.append((target, payload, backend.get(result)))
                         continue
                     except WORKER_LOST:
                         died.add(target)
@@ -231,7 +246,7 @@ class WorkerPool:
     def _kill_hung(self, hung: set[int]) -> None:
         for w in sorted(hung):
             self.faults["workers_timed_out"] += 1
-            ray.kill(self.actors[w], no_restart=False)
+            backend.kill(self.actors[w], no_restart=False)
 
     def take_faults(self) -> dict:
         """Workers lost (died) and timed out (hung, killed) since the last call; reset."""
@@ -242,12 +257,13 @@ class WorkerPool:
         """Stop calling actors that are gone for good (restarts used up, node lost)."""
         for w in sorted(suspects):
             try:
-                pid = ray.get(self.actors[w].info.remote(), timeout=self.ping_timeout)["pid"]
+                reply = self.actors[w].info.remote()
+                pid = backend.get(reply, timeout=self.ping_timeout)["pid"]
                 self.pids[w] = pid
                 if self.scenario_plain is not self.created_with:  # restarted with old args
                     call = self.actors[w].reset.remote(self.scenario_plain, self._own(w))
-                    ray.get(call, timeout=self.ping_timeout)
-            except (*WORKER_LOST, ray.exceptions.GetTimeoutError):
+                    backend.get(call, timeout=self.ping_timeout)
+            except (*WORKER_LOST, GetTimeoutError):
                 self.live.remove(w)
         if not self.live:
             raise RuntimeError("every worker was lost; see the Ray logs for why they died")
@@ -310,7 +326,7 @@ class WorkerPool:
         return sorted((r for *_, part in done for r in part), key=lambda r: r["client_id"])
 
     def info(self, timeout: float | None = None) -> list[dict]:
-        placement = ray.get([a.info.remote() for a in self.actors], timeout=timeout)
+        placement = backend.get([a.info.remote() for a in self.actors], timeout=timeout)
         self.pids = {w: p["pid"] for w, p in enumerate(placement)}
         return placement
 
@@ -324,15 +340,15 @@ class WorkerPool:
         moved = set()
         for w, reply in replies.items():
             try:
-                if ray.get(reply, timeout=self.ping_timeout)["pid"] != self.pids.get(w):
+                if backend.get(reply, timeout=self.ping_timeout)["pid"] != self.pids.get(w):
                     moved.add(w)
-            except (*WORKER_LOST, ray.exceptions.GetTimeoutError):
+            except (*WORKER_LOST, GetTimeoutError):
                 moved.add(w)
         self._drop_dead(moved)
 
     def shutdown(self) -> None:
         for a in self.actors:
-            ray.kill(a)
+            backend.kill(a)
         self.actors, self.live = [], []
 
 
@@ -345,7 +361,7 @@ def answered(replies, timeout: float | None = None) -> list:
     for i, ref in enumerate(refs):
         try:
             if i in ready:
-                out.append(ray.get(ref))
+                out.append(backend.get(ref))
         except WORKER_LOST:
             continue  # that worker's clients have dropped out of the protocol
     return out

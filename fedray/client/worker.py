@@ -15,7 +15,7 @@ import numpy as np
 import ray
 import torch
 
-from fedray import seeding
+from fedray import backend, seeding
 from fedray.attacks import runtime
 from fedray.client.plan import client_plan
 from fedray.client.train import evaluate, train_client
@@ -104,13 +104,17 @@ class Worker:
     def info(self) -> dict:
         """Where this worker runs: node (id, IP, host name), pid, GPU ids Ray assigned, torch
         device."""
-        ctx = ray.get_runtime_context()
+        if self.scenario.resources.backend == "local":  # in the driver's process
+            node, ip, gpus = "local", "127.0.0.1", _visible_gpus(self.device)
+        else:
+            node = ray.get_runtime_context().get_node_id()
+            ip, gpus = ray.util.get_node_ip_address(), [str(g) for g in ray.get_gpu_ids()]
         return {
-            "node_id": ctx.get_node_id(),
-            "ip": ray.util.get_node_ip_address(),
+            "node_id": node,
+            "ip": ip,
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
-            "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "gpu_ids": gpus,
             "device": str(self.device),
             # Downlink compression starts each client from its own copy: the loop (see _fit).
             "vectorized": self.vectorize and self.scenario.compression.downlink.type == "none",
@@ -343,7 +347,7 @@ class Worker:
         self.secure.open(round_, np.asarray(cohort, np.int64))
         updates = []
         for ref, ids, weights in parts:
-            batch = ray.get(ref)
+            batch = backend.get(ref)
             where = {int(c): i for i, c in enumerate(batch.client_ids)}
             for cid, w in zip(ids, weights, strict=True):
                 i = where[int(cid)]
@@ -386,3 +390,11 @@ class Worker:
             )
             out.append({"client_id": cid, "accuracy": acc, "loss": loss, "num_examples": n})
         return out
+
+
+def _visible_gpus(device: torch.device) -> list[str]:
+    """The GPU a worker in the driver's process uses (`resources.backend: local`), by the
+    index CUDA gives it; none on a CPU."""
+    if device.type != "cuda":
+        return []
+    return [str(torch.cuda.current_device() if device.index is None else device.index)]

@@ -239,6 +239,10 @@ class Privacy:
 
 @dataclass(frozen=True)
 class Resources:
+    # Where the actors live: `ray` (worker processes, on this machine or a cluster) or
+    # `local` (one worker and the Aggregator in the driver's process: no Ray start-up, for
+    # small runs and debugging; the same bits as a cross-device Ray pool).
+    backend: Literal["ray", "local"] = "ray"
     num_workers: int | Literal["auto"] = "auto"
     num_cpus: float = field(default=1.0, metadata={"gt": 0})
     num_gpus: float = field(default=0.0, metadata={"min": 0})

@@ -1,0 +1,170 @@
+"""Where a run's actors live: Ray actors, or the same classes in the driver's process
+(`resources.backend: local`) behind the same calls.
+
+The orchestration layer (`fedray.actors`, `fedray.client.pool`, `fedray.engine`, ...) calls
+actors as Ray does (`actor.method.remote(...)`, `.options(num_returns=n)`, refs passed as
+arguments) and reads results through `get`, `wait`, `put` and `kill` here, which accept
+either kind. A local call runs at once, in the caller's thread, on a copy of its arguments
+(as Ray's serialisation gives an actor its own copy), and keeps its result, or the exception
+it raised, for `get`. Nothing here starts Ray: a local run needs no cluster, and pays for no
+processes, no Ray start-up and no serialisation through the object store.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import torch
+
+
+class LocalRef:
+    """What a local call returned (or raised), until `get` reads it."""
+
+    __slots__ = ("_value", "_error")
+
+    def __init__(self, value=None, error: BaseException | None = None):
+        self._value, self._error = value, error
+
+    def value(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class LocalActor:
+    """An instance of an actor class in this process, called like a Ray actor handle.
+
+    torch's intra-op thread count is per process: each call runs with the count the actor
+    set for itself when it was built (a Worker uses `resources.num_cpus`, the Aggregator
+    one), as it would in its own Ray process.
+    """
+
+    def __init__(self, cls, *args, **kwargs):
+        args, kwargs = _resolve(args), _resolve(kwargs)
+        saved = torch.get_num_threads()
+        try:
+            self._instance = cls(*_copy(args), **_copy(kwargs))
+            self._threads = torch.get_num_threads()
+        finally:
+            torch.set_num_threads(saved)
+        self._name = cls.__name__
+
+    def __getattr__(self, name: str) -> _LocalMethod:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _LocalMethod(self, name)
+
+    def __repr__(self) -> str:
+        return f"LocalActor({self._name})"
+
+    def _call(self, name: str, num_returns: int, args, kwargs):
+        saved = torch.get_num_threads()
+        torch.set_num_threads(self._threads)
+        try:
+            out = getattr(self._instance, name)(*_copy(_resolve(args)), **_copy(_resolve(kwargs)))
+        except Exception as exc:  # raised by `get`, as Ray raises a task's error there
+            return LocalRef(error=exc) if num_returns == 1 else (LocalRef(error=exc),) * num_returns
+        finally:
+            torch.set_num_threads(saved)
+        out = _copy(out)
+        if num_returns == 1:
+            return LocalRef(out)
+        return tuple(LocalRef(o) for o in out)
+
+
+class _LocalMethod:
+    def __init__(self, actor: LocalActor, name: str, num_returns: int = 1):
+        self._actor, self._name, self._num_returns = actor, name, num_returns
+
+    def options(self, num_returns: int = 1, **_) -> _LocalMethod:
+        return _LocalMethod(self._actor, self._name, num_returns)
+
+    def remote(self, *args, **kwargs):
+        return self._actor._call(self._name, self._num_returns, args, kwargs)
+
+
+def is_local(handle) -> bool:
+    return isinstance(handle, LocalActor)
+
+
+def get(refs, timeout: float | None = None):
+    """`ray.get` for Ray refs, the value (or the raised error) for local ones; lists of either."""
+    if isinstance(refs, LocalRef):
+        return refs.value()
+    if isinstance(refs, list) and any(isinstance(r, LocalRef) for r in refs):
+        return [get(r) for r in refs]
+    import ray
+
+    return ray.get(refs, timeout=timeout)
+
+
+def wait(refs: list, timeout: float | None) -> set:
+    """The refs among `refs` ready within `timeout` seconds in all (local ones always are)."""
+    if all(isinstance(r, LocalRef) for r in refs):
+        return set(refs)
+    import ray
+
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout, fetch_local=False)
+    return set(ready)
+
+
+def put(value, near):
+    """Store `value` for the actors of the run that `near` (any of its actor handles) is in."""
+    if is_local(near):
+        return LocalRef(value)
+    import ray
+
+    return ray.put(value)
+
+
+def kill(handle, **kwargs) -> None:
+    """Stop an actor; a local one is dropped with its last reference."""
+    if is_local(handle):
+        return
+    import ray
+
+    ray.kill(handle, **kwargs)
+
+
+def _resolve(args):
+    """Refs given as top-level arguments become their values, as Ray resolves them."""
+    if isinstance(args, dict):
+        return {k: v.value() if isinstance(v, LocalRef) else v for k, v in args.items()}
+    return tuple(a.value() if isinstance(a, LocalRef) else a for a in args)
+
+
+class _Pickler(pickle.Pickler):
+    """Copies values, not actor handles or refs: a handle passed to an actor (the client
+    state store, to the Aggregator) must stay the one actor."""
+
+    def __init__(self, file, kept: list):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.kept = kept
+
+    def persistent_id(self, obj):
+        if isinstance(obj, LocalActor | LocalRef):
+            self.kept.append(obj)
+            return len(self.kept) - 1
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, kept: list):
+        super().__init__(file)
+        self.kept = kept
+
+    def persistent_load(self, pid):
+        return self.kept[pid]
+
+
+def _copy(value):
+    """A deep copy made the way Ray ships a value to another process (pickle), so that an
+    actor never shares a mutable array with its caller."""
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    kept: list = []
+    buf = io.BytesIO()
+    _Pickler(buf, kept).dump(value)
+    buf.seek(0)
+    return _Unpickler(buf, kept).load()
