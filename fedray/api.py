@@ -117,6 +117,14 @@ def run(
             checkpointed (`fedray tune` reports it to Ray Tune).
     """
     scenario, out_dir, resume_state = _resolve(scenario, overrides, out, resume)
+    if scenario.resources.backend == "local" and address:
+        raise ScenarioError(
+            [
+                f"resources.backend: local runs in this process and joins no cluster (got "
+                f"--address {address}; expected no --address, or resources.backend: ray)"
+            ],
+            scenario.name,
+        )
     prepared = prepare(scenario)
     # Trained in a thread of this process from here on, while Ray and the actors start.
     baseline = None
@@ -126,14 +134,6 @@ def run(
     try:
         if scenario.resources.backend == "ray":
             started = _connect(address)
-        elif address:
-            raise ScenarioError(
-                [
-                    f"resources.backend: local runs in this process and joins no cluster (got "
-                    f"--address {address}; expected no --address, or resources.backend: ray)"
-                ],
-                scenario.name,
-            )
         return _execute(
             scenario, prepared, out_dir, resume_state, progress, warm, baseline, on_round
         )

@@ -143,7 +143,7 @@ def _stress(args) -> int:
     from fedray.api import _connect
     from fedray.concurrency import parse_parallel
     from fedray.scenario import ScenarioError
-    from fedray.stress import check_matrix, parse_grid, run_matrix
+    from fedray.stress import backends, check_matrix, expand, parse_grid, run_matrix
 
     if not args.grid:
         print("fedray stress: give at least one --grid path=v1,v2", file=sys.stderr)
@@ -152,18 +152,27 @@ def _stress(args) -> int:
         print(f"fedray stress: --seeds must be >= 1 (got {args.seeds})", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("runs") / f"stress-{Path(args.scenario).stem}"
+    axes = parse_grid(args.grid)
+    uses_ray = "ray" in backends(args.scenario, expand(axes), args.overrides)
+    if args.address and not uses_ray:
+        raise ScenarioError(
+            [
+                f"--address {args.address}: every cell runs with resources.backend: local, in "
+                "this process (expected no --address, or resources.backend: ray)"
+            ],
+            "stress",
+        )
     if args.parallel is None:  # joining a cluster: use its room; on this machine, one at a time
         args.parallel = "auto" if args.address else "1"
     try:
         args.parallel = parse_parallel(args.parallel)
     except ValueError as exc:
         raise ScenarioError([str(exc)], "stress") from None
-    axes = parse_grid(args.grid)
     # Every cell is checked before Ray starts: a bad --set or grid value exits 2 at once.
     check_matrix(
         args.scenario, axes, seeds=args.seeds, overrides=args.overrides, parallel=args.parallel
     )
-    started = _connect(args.address)
+    started = _connect(args.address) if uses_ray else False
     try:
         run_matrix(
             args.scenario,

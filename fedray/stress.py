@@ -188,7 +188,28 @@ def check_matrix(
     seed_list = [base.seed + i for i in range(seeds)]
     cells = expand(axes)
     validate(scenario_path, cells, seed_list, list(overrides))
+    if parallel != 1 and "local" in backends(scenario_path, cells, overrides):
+        raise ScenarioError(
+            [
+                f"--parallel {parallel}: resources.backend: local runs in this process, one "
+                "run at a time (expected --parallel 1, or resources.backend: ray to run cells "
+                "side by side)"
+            ],
+            "stress",
+        )
     return cells, seed_list
+
+
+def backends(scenario_path, cells: list[Cell], overrides=()) -> set[str]:
+    """The `resources.backend` values the matrix's cells run with ("ray" needs a cluster);
+    cells that do not load are left to `check_matrix`, which names their problems."""
+    found = set()
+    for cell in cells:
+        try:
+            found.add(load_scenario(scenario_path, [*overrides, *_sets(cell, 0)]).resources.backend)
+        except ScenarioError:
+            continue
+    return found
 
 
 def _done(scenario_path, overrides, out: Path, cell: Cell, seed: int) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,14 +111,20 @@ def run_search(
 
     trials = check_search(scenario_path, search, overrides)
     base = load_scenario(scenario_path, list(overrides))
-    share = cluster_share(base, todo=trials, parallel=parallel)
     out = out.resolve()
     one = bundle(base.resources)
-    resources = (
-        tune.PlacementGroupFactory([{}] + [one] * share.workers, strategy="PACK")
-        if one
-        else {"cpu": 0}
-    )
+    if base.resources.backend == "local":
+        # The trial's own process trains: it holds one worker's resources, and no pool.
+        base = replace(base, resources=replace(base.resources, num_workers=1))
+        share = cluster_share(base, todo=trials, parallel=parallel)
+        resources = {k.lower(): v for k, v in one.items()} or {"cpu": 0}
+    else:
+        share = cluster_share(base, todo=trials, parallel=parallel)
+        resources = (
+            tune.PlacementGroupFactory([{}] + [one] * share.workers, strategy="PACK")
+            if one
+            else {"cpu": 0}
+        )
     trainable = tune.with_resources(
         tune.with_parameters(
             trial,
@@ -168,7 +174,8 @@ def trial(config: dict, *, scenario, overrides, out, metric, workers, cwd) -> No
         os.chdir(cwd)
     run_dir = Path(out) / "runs" / tune.get_context().get_trial_id()
     sets = [*overrides, *(override(p, v) for p, v in config.items()), "output.checkpoint_every=1"]
-    slot = Slot.adopt(ray.util.get_current_placement_group(), workers)
+    group = ray.util.get_current_placement_group()
+    slot = Slot.adopt(group, workers) if group is not None else None  # None: backend local
     rounds = load_scenario(scenario, sets).rounds
     reported, last = [], []
 
@@ -188,7 +195,8 @@ def trial(config: dict, *, scenario, overrides, out, metric, workers, cwd) -> No
     try:
         fedray.run(scenario, sets, out=run_dir, progress=False, warm=slot, on_round=report)
     finally:
-        slot.close()
+        if slot is not None:
+            slot.close()
     if last:
         tune.report(last[-1])
     if not reported:

@@ -1,0 +1,109 @@
+"""`fedray.backend`: local actors behave as Ray's do, in the caller's process (no Ray here)."""
+
+import numpy as np
+import pytest
+import torch
+
+from fedray import backend, calls
+
+
+class Store:
+    def __init__(self, rows: np.ndarray):
+        self.rows = rows
+
+    def read(self) -> np.ndarray:
+        return self.rows
+
+    def add(self, delta: np.ndarray) -> None:
+        self.rows += delta
+
+
+class Server:
+    def __init__(self, store):
+        self.store = store  # another actor's handle, as the Aggregator holds the state store
+        self.seen = None
+
+    def step(self, params: np.ndarray, extra: np.ndarray) -> np.ndarray:
+        self.seen = params
+        params += 1  # a copy of the caller's, as an actor's argument is under Ray
+        self.store.add.remote(extra)
+        return params
+
+    def pair(self, x):
+        return x, x * 2
+
+    def fail(self):
+        raise ValueError("bad client")
+
+    def threads(self) -> int:
+        return torch.get_num_threads()
+
+
+class OneThread(Server):
+    def __init__(self, store):
+        super().__init__(store)
+        torch.set_num_threads(1)
+
+
+def test_calls_get_copies_not_the_callers_arrays():
+    store = backend.LocalActor(Store, np.zeros(3))
+    server = backend.LocalActor(Server, store)
+    params = np.arange(3.0)
+
+    out = backend.get(server.step.remote(params, np.ones(3)))
+
+    assert params.tolist() == [0.0, 1.0, 2.0]  # the actor changed its own copy
+    assert out.tolist() == [1.0, 2.0, 3.0]
+    out[0] = 99  # and the caller its copy of the result
+    assert backend.get(store.read.remote()).tolist() == [1.0, 1.0, 1.0]  # the same store
+    again = backend.get(store.read.remote())
+    again[:] = -5
+    assert backend.get(store.read.remote()).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_refs_given_as_arguments_are_resolved_and_results_split():
+    store = backend.LocalActor(Store, np.zeros(2))
+    server = backend.LocalActor(Server, store)
+    a, b = server.pair.options(num_returns=2).remote(np.array([1.0, 2.0]))
+
+    assert backend.get([a, b])[1].tolist() == [2.0, 4.0]
+    out = backend.get(server.step.remote(b, a))  # refs as top-level arguments: their values
+    assert out.tolist() == [3.0, 5.0]
+    assert backend.get(store.read.remote()).tolist() == [1.0, 2.0]
+    put = backend.put(np.array([7.0]), near=server)
+    assert backend.get(server.pair.remote(put))[1].tolist() == [14.0]
+
+
+def test_an_error_is_raised_where_the_result_is_read():
+    server = backend.LocalActor(Server, backend.LocalActor(Store, np.zeros(1)))
+    first, second = server.fail.options(num_returns=2).remote()  # no error yet
+
+    with pytest.raises(ValueError, match="bad client"):
+        backend.get(second)
+    with pytest.raises(ValueError, match="bad client"):
+        calls.get(server.fail.remote(), 1.0, "the server")
+    with pytest.raises(AttributeError):
+        server._instance_of_nothing  # noqa: B018
+
+
+def test_each_call_runs_with_the_threads_its_actor_chose():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = backend.LocalActor(OneThread, None)
+        assert torch.get_num_threads() == 2  # building it left the caller's count alone
+        assert backend.get(one.threads.remote()) == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_local_refs_are_always_ready_and_kill_is_a_no_op():
+    server = backend.LocalActor(Server, None)
+    refs = [server.threads.remote(), server.threads.remote()]
+
+    assert calls.split_ready(refs, timeout=0.0) == ({0, 1}, set())
+    assert backend.wait(refs, timeout=0.0) == set(refs)
+    backend.kill(server)
+    assert backend.is_local(server) and not backend.is_local(object())
+    assert backend.get(server.threads.remote()) >= 1
