@@ -9,7 +9,7 @@ actor and 2 CPUs in all for both. The two end with the same model up to float ro
 which shows they did the same work.
 
     python benchmarks/vs_flower.py [SCENARIO] [--set path=value ...] [--repeat 2]
-        [--flower-python PATH]
+        [--flower-python PATH] [--backends ray,local]
 
 Each engine runs in a process of its own, one after the other, each with its own private
 Ray instance. flwr[simulation] pins a Ray that differs from fedray's, so Flower usually
@@ -18,7 +18,8 @@ and numpy, not fedray); by default this interpreter, if it can import flwr.
 
 Prints end-to-end seconds for each (from the engine's entry point, `fedray.run` or
 `flwr.simulation.run_simulation`, to its return: Ray start-up, actors, rounds, output,
-shutdown), the ratio, and fedray's actor start-up and round seconds.
+shutdown), the ratio, and fedray's actor start-up and round seconds, for each of fedray's
+`resources.backend` values asked for (by default both: Ray actors, and the driver's process).
 """
 
 from __future__ import annotations
@@ -172,8 +173,7 @@ def flower_python(path: str | None) -> str | None:
     return path
 
 
-def report(scenario, fedray_runs: list[dict], flower_runs: list[dict]) -> None:
-    f = min(fedray_runs, key=lambda r: r["seconds"])
+def report(scenario, backends: dict[str, list[dict]], flower_runs: list[dict]) -> None:
     w = min(flower_runs, key=lambda r: r["seconds"])
     c = scenario.client
     print(
@@ -186,35 +186,37 @@ def report(scenario, fedray_runs: list[dict], flower_runs: list[dict]) -> None:
         f"Flower {w['flwr_version']} (Ray simulation, 1 CPU/actor, 2 CPUs) vs fedray {fedray.__version__}"
     )
     print(
-        f"runs (end-to-end s): fedray {[round(float(r['seconds']), 1) for r in fedray_runs]}, "
-        f"Flower {[round(float(r['seconds']), 1) for r in flower_runs]}; best of each below"
+        f"Flower end-to-end       : {float(w['seconds']):7.2f} s   (process incl. imports "
+        f"{w['wall']:.2f} s; runs {[round(float(r['seconds']), 1) for r in flower_runs]})"
     )
-    print(
-        f"Flower end-to-end : {float(w['seconds']):7.2f} s   (process incl. imports {w['wall']:.2f} s)"
-    )
-    print(
-        f"fedray end-to-end : {float(f['seconds']):7.2f} s   (process incl. imports {f['wall']:.2f} s)"
-    )
-    pairs = [
-        float(a["seconds"]) / float(b["seconds"])
-        for a, b in zip(flower_runs, fedray_runs, strict=True)
-    ]
-    print(
-        f"ratio Flower / fedray: {float(w['seconds']) / float(f['seconds']):.2f} (best of each); "
-        f"{np.median(pairs):.2f} (median over runs side by side: "
-        f"{' '.join(f'{p:.2f}' for p in pairs)})"
-    )
-    rounds, startup = f["rounds"], float(f["startup"])
-    print(
-        f"fedray: actor start-up {startup:.2f} s; rounds {float(rounds.sum()):.2f} s "
-        f"({float(rounds.mean()):.2f} s/round: {' '.join(f'{s:.2f}' for s in rounds)}); "
-        f"the rest {float(f['seconds']) - startup - float(rounds.sum()):.2f} s "
-        "(Ray start-up, data, output tables, shutdown)"
-    )
-    diff = float(np.max(np.abs(f["params"] - w["params"])))
-    print(f"same work: final parameters differ by at most {diff:.2e}; test accuracy per round")
-    print(f"  fedray {' '.join(f'{a:.4f}' for a in f['accuracy'])}")
-    print(f"  Flower {' '.join(f'{a:.4f}' for a in w['accuracy'])}")
+    for backend, fedray_runs in backends.items():
+        f = min(fedray_runs, key=lambda r: r["seconds"])
+        print(
+            f"fedray ({backend:5s}) end-to-end: {float(f['seconds']):7.2f} s   (process incl. "
+            f"imports {f['wall']:.2f} s; runs {[round(float(r['seconds']), 1) for r in fedray_runs]})"
+        )
+        pairs = [
+            float(a["seconds"]) / float(b["seconds"])
+            for a, b in zip(flower_runs, fedray_runs, strict=True)
+        ]
+        walls = [a["wall"] / b["wall"] for a, b in zip(flower_runs, fedray_runs, strict=True)]
+        print(
+            f"  ratio Flower / fedray ({backend}): "
+            f"{float(w['seconds']) / float(f['seconds']):.2f} (best of each); "
+            f"{np.median(pairs):.2f} (median over runs side by side: "
+            f"{' '.join(f'{p:.2f}' for p in pairs)}); whole processes {np.median(walls):.2f}"
+        )
+        rounds, startup = f["rounds"], float(f["startup"])
+        print(
+            f"  actor start-up {startup:.2f} s; rounds {float(rounds.sum()):.2f} s "
+            f"({float(rounds.mean()):.2f} s/round: {' '.join(f'{s:.2f}' for s in rounds)}); "
+            f"the rest {float(f['seconds']) - startup - float(rounds.sum()):.2f} s "
+            "(Ray start-up if any, data, output tables, shutdown)"
+        )
+        diff = float(np.max(np.abs(f["params"] - w["params"])))
+        print(f"  same work: final parameters differ from Flower's by at most {diff:.2e}")
+        print(f"  test accuracy per round: {' '.join(f'{a:.4f}' for a in f['accuracy'])}")
+    print(f"Flower's test accuracy per round: {' '.join(f'{a:.4f}' for a in w['accuracy'])}")
     print(f"Flower's actors ran torch with {int(w['torch_threads'])} thread(s)")
 
 
@@ -226,6 +228,11 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--repeat", type=int, default=2, help="alternate the two this many times")
     parser.add_argument("--flower-python", help="a Python that can import flwr[simulation]")
+    parser.add_argument(
+        "--backends",
+        default="ray,local",
+        help="fedray's resources.backend values to run, each side by side with Flower",
+    )
     parser.add_argument("--side", choices=["fedray"], help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,16 +244,22 @@ def main() -> None:
         return
     scenario = load_scenario(args.scenario, overrides)
     check_comparable(scenario)
-    fedray_cmd = [sys.executable, __file__, args.scenario, "--side", "fedray"]
-    fedray_cmd += [f"--set={o}" for o in args.overrides]
+    backends = [b for b in args.backends.split(",") if b]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    runs = {"fedray": [], "flower": []}
+    runs = {name: [] for name in ["flower", *backends]}
     load = os.getloadavg()  # other jobs on the machine: the figures are only as quiet as it
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "clients.npz"
         write_data(scenario, data)
         commands = {
-            "fedray": (fedray_cmd, env),
+            **{
+                b: (
+                    [sys.executable, __file__, args.scenario, "--side", "fedray"]
+                    + [f"--set={o}" for o in [*args.overrides, f"resources.backend={b}"]],
+                    env,
+                )
+                for b in backends
+            },
             "flower": (
                 [python, "-m", "benchmarks.flower_app", str(data)],
                 {**env, "PYTHONPATH": str(ROOT)},
@@ -254,12 +267,13 @@ def main() -> None:
         }
         for i in range(args.repeat):
             # Alternate who goes first, so a load that drifts over the runs favours neither.
-            for name in ("fedray", "flower") if i % 2 == 0 else ("flower", "fedray"):
+            order = [*backends, "flower"]
+            for name in order if i % 2 == 0 else order[::-1]:
                 cmd, child_env = commands[name]
                 out = Path(tmp) / f"{name}{i}.npz"
                 log = Path(tmp) / f"{name}.log"
                 runs[name].append(child([*cmd, "--result", str(out)], log, out, child_env))
-    report(scenario, runs["fedray"], runs["flower"])
+    report(scenario, {b: runs[b] for b in backends}, runs["flower"])
     print(f"load average (1 min) before / after: {load[0]:.1f} / {os.getloadavg()[0]:.1f}")
 
 
