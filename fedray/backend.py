@@ -16,6 +16,7 @@ import io
 import pickle
 
 import torch
+from threadpoolctl import threadpool_limits
 
 
 class LocalRef:
@@ -35,17 +36,22 @@ class LocalRef:
 class LocalActor:
     """An instance of an actor class in this process, called like a Ray actor handle.
 
-    torch's intra-op thread count is per process: each call runs with the count the actor
-    set for itself when it was built (a Worker uses `resources.num_cpus`, the Aggregator
-    one), as it would in its own Ray process.
+    Thread counts are per process: each call runs with the torch threads the actor set for
+    itself when it was built (a Worker uses `resources.num_cpus`, the Aggregator one), and
+    with as many BLAS threads (numpy's OpenBLAS), as in its own Ray process, where Ray sets
+    OMP_NUM_THREADS to the actor's CPUs. A BLAS product split over more threads sums in
+    another order: a 10,000-client aggregate in the driver's 2 threads differs in its last
+    bits from the Aggregator actor's.
     """
 
     def __init__(self, cls, *args, **kwargs):
         args, kwargs = _resolve(args), _resolve(kwargs)
         saved = torch.get_num_threads()
         try:
-            self._instance = cls(*_copy(args), **_copy(kwargs))
-            self._threads = torch.get_num_threads()
+            # Read inside: leaving threadpoolctl's context resets torch's count as well.
+            with threadpool_limits(limits=1, user_api="blas"):
+                self._instance = cls(*_copy(args), **_copy(kwargs))
+                self._threads = torch.get_num_threads()
         finally:
             torch.set_num_threads(saved)
         self._name = cls.__name__
@@ -60,9 +66,12 @@ class LocalActor:
 
     def _call(self, name: str, num_returns: int, args, kwargs):
         saved = torch.get_num_threads()
-        torch.set_num_threads(self._threads)
         try:
-            out = getattr(self._instance, name)(*_copy(_resolve(args)), **_copy(_resolve(kwargs)))
+            with threadpool_limits(limits=self._threads, user_api="blas"):
+                torch.set_num_threads(self._threads)
+                out = getattr(self._instance, name)(
+                    *_copy(_resolve(args)), **_copy(_resolve(kwargs))
+                )
         except Exception as exc:  # raised by `get`, as Ray raises a task's error there
             return LocalRef(error=exc) if num_returns == 1 else (LocalRef(error=exc),) * num_returns
         finally:

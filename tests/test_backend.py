@@ -38,6 +38,11 @@ class Server:
     def threads(self) -> int:
         return torch.get_num_threads()
 
+    def blas_threads(self) -> list[int]:
+        from threadpoolctl import threadpool_info
+
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
 
 class OneThread(Server):
     def __init__(self, store):
@@ -94,6 +99,9 @@ def test_each_call_runs_with_the_threads_its_actor_chose():
         assert torch.get_num_threads() == 2  # building it left the caller's count alone
         assert backend.get(one.threads.remote()) == 1
         assert torch.get_num_threads() == 2
+        # numpy's BLAS too, as Ray's OMP_NUM_THREADS gives an actor of one CPU: a large
+        # product split over more threads sums in another order (a 10,000-client aggregate)
+        assert set(backend.get(one.blas_threads.remote())) <= {1}
     finally:
         torch.set_num_threads(saved)
 
