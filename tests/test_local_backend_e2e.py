@@ -125,3 +125,19 @@ def test_stress_runs_a_local_matrix_in_this_process(tmp_path, capsys):
     summaries = [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/*/summary.json"))]
     summaries = summaries or [json.loads(p.read_text()) for p in out.rglob("summary.json")]
     assert len(summaries) == 2 and {s["backend"] for s in summaries} == {"local"}
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_tune_trains_each_local_trial_in_its_own_trial_process(tmp_path, capsys):
+    pytest.importorskip("ray.tune")
+    path = write(tmp_path, local(tiny(rounds=2, evaluation=FAST)))
+    out = tmp_path / "t"
+
+    code = main(["tune", path, "--space", "client.lr=grid(0.05,0.2)", "--out", str(out)])
+
+    assert code == 0, capsys.readouterr().err[-2000:]
+    rows = pq.read_table(out / "tune_results.parquet").to_pylist()
+    assert sorted(r["client.lr"] for r in rows) == [0.05, 0.2]
+    summaries = [json.loads(p.read_text()) for p in (out / "runs").rglob("summary.json")]
+    assert len(summaries) == 2 and {s["backend"] for s in summaries} == {"local"}
+    assert {s["nodes"][0]["node_id"] for s in summaries} == {"local"}
