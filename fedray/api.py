@@ -20,6 +20,8 @@ from fedray.baseline import Baseline
 from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, check_free, plan_pool
 from fedray.data import GENERATED
+from fedray.data.fingerprint import fingerprint
+from fedray.files import write_durably
 from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
 from fedray.output import RunOutput, fresh_dir
@@ -28,6 +30,12 @@ from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
 from fedray.server import driver_ledger
 from fedray.server.state import ServerState
+
+
+log = logging.getLogger("fedray")
+
+# The data a run began with (`fedray.data.fingerprint`), checked when it is resumed.
+DATA_FINGERPRINT = "data.sha256"
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,7 @@ def run(
             scenario.name,
         )
     prepared = prepare(scenario)
+    _check_data(out_dir, prepared.federation, scenario.name, resuming=resume_state is not None)
     # Trained in a thread of this process from here on, while Ray and the actors start.
     baseline = None
     if scenario.evaluation.centralized_baseline:
@@ -191,6 +200,36 @@ def _resolve(scenario, overrides, out, resume) -> tuple[Scenario, Path, ServerSt
     if problems:
         raise ScenarioError(problems, str(out_dir))
     return scenario, out_dir, state
+
+
+def _check_data(out_dir: Path, federation, name: str, *, resuming: bool) -> None:
+    """Record the data a fresh run begins with; refuse to resume a run whose clients now
+    hold other data (a release that generates it differently, a dataset file edited)."""
+    path = out_dir / DATA_FINGERPRINT
+    now = fingerprint(federation)
+    if resuming and path.exists():
+        then = path.read_text().strip()
+        if then != now:
+            raise ScenarioError(
+                [
+                    f"data: the clients of {out_dir} hold other data than when the run began "
+                    f"(fingerprint {then[:12]}... then, {now[:12]}... now): this fedray "
+                    "generates the dataset differently, or its file changed on disk, and a "
+                    "resume would splice two data sets into one run (got --resume "
+                    f"{out_dir}; expected a new run, e.g. fedray run SCENARIO --out NEW_DIR)"
+                ],
+                name,
+            )
+        return
+    if resuming:
+        log.warning(
+            "%s predates data fingerprints: fedray cannot check that its clients hold the data "
+            "the run began with (a release that generates data differently would splice two "
+            "data sets); recording today's",
+            out_dir,
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_durably(path, (now + "\n").encode())
 
 
 def _choose_out(scenario: Scenario, out) -> Path:
