@@ -21,16 +21,15 @@ from fedray.client.plan import client_plan
 from fedray.client.pool import PoolPlan, check_free, plan_pool
 from fedray.data import GENERATED
 from fedray.data.fingerprint import fingerprint
-from fedray.files import write_durably
 from fedray.data.partition import label_histograms
 from fedray.engine import Handles, run_rounds
+from fedray.files import write_durably
 from fedray.output import RunOutput, fresh_dir
 from fedray.prepare import Prepared, prepare
 from fedray.progress import Progress
 from fedray.scenario import Scenario, ScenarioError, load_scenario, parse_override
 from fedray.server import driver_ledger
 from fedray.server.state import ServerState
-
 
 log = logging.getLogger("fedray")
 
