@@ -102,8 +102,13 @@ def start(
         ready = aggregator.reset.remote(plain, server_state, store)
     else:
         group = warm.placement_group if warm is not None else None
-        pool = WorkerPool(plain, plan, scenario.resources, placement_group=group)
-        aggregator = _on_driver(scenario.resources, Aggregator, plain, server_state, store)
+        try:
+            pool = WorkerPool(plain, plan, scenario.resources, placement_group=group)
+            aggregator = _on_driver(scenario.resources, Aggregator, plain, server_state, store)
+        except Exception as exc:  # a local actor's constructor ran here (a Ray one fails later)
+            raise StartupError(
+                f"a worker or the aggregator failed to start: {type(exc).__name__}: {exc}"
+            ) from exc
         ready = aggregator.params.remote()
     timeout = scenario.resources.startup_timeout
     try:

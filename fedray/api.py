@@ -137,7 +137,12 @@ def run(
     # Trained in a thread of this process from here on, while Ray and the actors start.
     baseline = None
     if scenario.evaluation.centralized_baseline:
-        baseline = Baseline(scenario, prepared.initial_params, prepared.federation)
+        baseline = Baseline(
+            scenario,
+            prepared.initial_params,
+            prepared.federation,
+            background=scenario.resources.backend == "ray",
+        )
     started = False
     try:
         if scenario.resources.backend == "ray":

@@ -12,7 +12,9 @@ processes, no Ray start-up and no serialisation through the object store.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import pickle
 
 import torch
@@ -39,17 +41,19 @@ class LocalActor:
     Thread counts are per process: each call runs with the torch threads the actor set for
     itself when it was built (a Worker uses `resources.num_cpus`, the Aggregator one), and
     with as many BLAS threads (numpy's OpenBLAS), as in its own Ray process, where Ray sets
-    OMP_NUM_THREADS to the actor's CPUs. A BLAS product split over more threads sums in
-    another order: a 10,000-client aggregate in the driver's 2 threads differs in its last
-    bits from the Aggregator actor's.
+    OMP_NUM_THREADS to the actor's CPUs unless the environment sets it (then the actor
+    inherits the driver's, and so does this). A BLAS product split over more threads sums
+    in another order: a 10,000-client aggregate in the driver's 2 threads differs in its
+    last bits from the Aggregator actor's.
     """
 
     def __init__(self, cls, *args, **kwargs):
         args, kwargs = _resolve(args), _resolve(kwargs)
         saved = torch.get_num_threads()
         try:
-            # Read inside: leaving threadpoolctl's context resets torch's count as well.
-            with threadpool_limits(limits=1, user_api="blas"):
+            # Read inside: on this project's torch build the count read after leaving
+            # threadpoolctl's context was the caller's, not the one the actor set.
+            with _blas(1):
                 self._instance = cls(*_copy(args), **_copy(kwargs))
                 self._threads = torch.get_num_threads()
         finally:
@@ -67,7 +71,7 @@ class LocalActor:
     def _call(self, name: str, num_returns: int, args, kwargs):
         saved = torch.get_num_threads()
         try:
-            with threadpool_limits(limits=self._threads, user_api="blas"):
+            with _blas(self._threads):
                 torch.set_num_threads(self._threads)
                 out = getattr(self._instance, name)(
                     *_copy(_resolve(args)), **_copy(_resolve(kwargs))
@@ -80,6 +84,14 @@ class LocalActor:
         if num_returns == 1:
             return LocalRef(out)
         return tuple(LocalRef(o) for o in out)
+
+
+def _blas(threads: int):
+    """BLAS limited to `threads`, as Ray's OMP_NUM_THREADS limits an actor's; nothing when
+    the environment fixes BLAS threads, which Ray's actors inherit as the driver did."""
+    if os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS"):
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 class _LocalMethod:
@@ -147,8 +159,8 @@ class _Pickler(pickle.Pickler):
     """Copies values, not actor handles or refs: a handle passed to an actor (the client
     state store, to the Aggregator) must stay the one actor."""
 
-    def __init__(self, file, kept: list):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+    def __init__(self, file, kept: list, buffers: list):
+        super().__init__(file, protocol=5, buffer_callback=buffers.append)
         self.kept = kept
 
     def persistent_id(self, obj):
@@ -159,8 +171,8 @@ class _Pickler(pickle.Pickler):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, kept: list):
-        super().__init__(file)
+    def __init__(self, file, kept: list, buffers: list):
+        super().__init__(file, buffers=buffers)
         self.kept = kept
 
     def persistent_load(self, pid):
@@ -168,12 +180,15 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _copy(value):
-    """A deep copy made the way Ray ships a value to another process (pickle), so that an
-    actor never shares a mutable array with its caller."""
+    """A deep copy made the way Ray ships a value to another process (pickle 5, arrays out
+    of band), so that an actor never shares an array with its caller. Arrays come out
+    read-only, as Ray's do from its object store: code that writes into an argument or a
+    result fails here as it would on Ray, not only on a cluster."""
     if value is None or isinstance(value, int | float | str | bool):
         return value
     kept: list = []
+    buffers: list = []
     buf = io.BytesIO()
-    _Pickler(buf, kept).dump(value)
+    _Pickler(buf, kept, buffers).dump(value)
     buf.seek(0)
-    return _Unpickler(buf, kept).load()
+    return _Unpickler(buf, kept, [bytes(b.raw()) for b in buffers]).load()

@@ -101,22 +101,30 @@ def pooled_fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, generato
 class Baseline:
     """`centralized_curve` in a daemon thread of the driver, started at once; `result()`
     waits for it (and raises what it raised); `cancel()` ends it at its next round, for a
-    run that failed."""
+    run that failed.
 
-    def __init__(self, scenario, initial_params: np.ndarray, federation=None):
+    With `background=False` it trains in `result()`, in the caller's thread: a run whose
+    actors live in the driver's process (`resources.backend: local`) shares torch's global
+    generator with it (dropout layers fork and seed it), so the two must not overlap; on
+    two cores the thread bought nothing there anyway, both sides being Python-bound.
+    """
+
+    def __init__(self, scenario, initial_params: np.ndarray, federation=None, background=True):
         self._curve: list[dict] | None = None
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._train,
-            args=(scenario, initial_params, federation),
-            name="fedray-baseline",
-            daemon=True,
-        )
-        self._thread.start()
+        self._args = (scenario, initial_params, federation)
+        self._thread = None
+        if background:
+            self._thread = threading.Thread(target=self._background, name="fedray-baseline")
+            self._thread.daemon = True
+            self._thread.start()
+
+    def _background(self) -> None:
+        _yield_cpu()
+        self._train(*self._args)
 
     def _train(self, scenario, initial_params, federation) -> None:
-        _yield_cpu()
         try:
             self._curve = _isolated(scenario, initial_params, federation, self._stop)
         except BaseException as exc:  # handed to result(), in the driver's thread
@@ -126,7 +134,10 @@ class Baseline:
         self._stop.set()
 
     def result(self) -> list[dict]:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        elif self._curve is None and self._error is None and not self._stop.is_set():
+            self._train(*self._args)  # not in the background: now, in this thread
         if self._error is not None:
             raise self._error
         return self._curve

@@ -153,17 +153,9 @@ def _stress(args) -> int:
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("runs") / f"stress-{Path(args.scenario).stem}"
     axes = parse_grid(args.grid)
-    uses_ray = "ray" in backends(args.scenario, expand(axes), args.overrides)
-    if args.address and not uses_ray:
-        raise ScenarioError(
-            [
-                f"--address {args.address}: every cell runs with resources.backend: local, in "
-                "this process (expected no --address, or resources.backend: ray)"
-            ],
-            "stress",
-        )
+    found = backends(args.scenario, expand(axes), args.overrides)
     if args.parallel is None:  # joining a cluster: use its room; on this machine, one at a time
-        args.parallel = "auto" if args.address else "1"
+        args.parallel = "auto" if args.address and "local" not in found else "1"
     try:
         args.parallel = parse_parallel(args.parallel)
     except ValueError as exc:
@@ -172,6 +164,15 @@ def _stress(args) -> int:
     check_matrix(
         args.scenario, axes, seeds=args.seeds, overrides=args.overrides, parallel=args.parallel
     )
+    uses_ray = "ray" in found  # every cell loaded: check_matrix said so
+    if args.address and not uses_ray:
+        raise ScenarioError(
+            [
+                f"--address {args.address}: every cell runs with resources.backend: local, in "
+                "this process (expected no --address, or resources.backend: ray)"
+            ],
+            "stress",
+        )
     started = _connect(args.address) if uses_ray else False
     try:
         run_matrix(

@@ -174,9 +174,12 @@ def trial(config: dict, *, scenario, overrides, out, metric, workers, cwd) -> No
         os.chdir(cwd)
     run_dir = Path(out) / "runs" / tune.get_context().get_trial_id()
     sets = [*overrides, *(override(p, v) for p, v in config.items()), "output.checkpoint_every=1"]
-    group = ray.util.get_current_placement_group()
-    slot = Slot.adopt(group, workers) if group is not None else None  # None: backend local
-    rounds = load_scenario(scenario, sets).rounds
+    resolved = load_scenario(scenario, sets)
+    rounds = resolved.rounds
+    # A local trial trains in this process, on the CPUs Tune gave it: no pool to place.
+    slot = None
+    if resolved.resources.backend == "ray":
+        slot = Slot.adopt(ray.util.get_current_placement_group(), workers)
     reported, last = [], []
 
     def report(row: dict) -> None:

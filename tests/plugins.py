@@ -32,3 +32,14 @@ def dropout_mlp(input_shape, num_classes, hidden=8):
         nn.Dropout(0.1),
         nn.Linear(hidden, num_classes),
     )
+
+
+BUILDS = {"count": 0}
+
+
+def fails_in_the_worker(input_shape, num_classes):
+    """Builds once (the driver's check), then fails: a worker that cannot build its model."""
+    BUILDS["count"] += 1
+    if BUILDS["count"] > 1:
+        raise RuntimeError("no such device")
+    return small_mlp(input_shape, num_classes)

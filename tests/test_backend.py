@@ -15,7 +15,7 @@ class Store:
         return self.rows
 
     def add(self, delta: np.ndarray) -> None:
-        self.rows += delta
+        self.rows = self.rows + delta
 
 
 class Server:
@@ -25,9 +25,14 @@ class Server:
 
     def step(self, params: np.ndarray, extra: np.ndarray) -> np.ndarray:
         self.seen = params
-        params += 1  # a copy of the caller's, as an actor's argument is under Ray
         self.store.add.remote(extra)
-        return params
+        return params + 1
+
+    def write_into(self, params: np.ndarray) -> None:
+        params += 1  # Ray's arguments are read-only: so are a local actor's
+
+    def seen_params(self) -> np.ndarray:
+        return self.seen
 
     def pair(self, x):
         return x, x * 2
@@ -44,6 +49,12 @@ class Server:
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
 
+def blas_threads_here() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
 class OneThread(Server):
     def __init__(self, store):
         super().__init__(store)
@@ -57,13 +68,14 @@ def test_calls_get_copies_not_the_callers_arrays():
 
     out = backend.get(server.step.remote(params, np.ones(3)))
 
-    assert params.tolist() == [0.0, 1.0, 2.0]  # the actor changed its own copy
     assert out.tolist() == [1.0, 2.0, 3.0]
-    out[0] = 99  # and the caller its copy of the result
     assert backend.get(store.read.remote()).tolist() == [1.0, 1.0, 1.0]  # the same store
-    again = backend.get(store.read.remote())
-    again[:] = -5
-    assert backend.get(store.read.remote()).tolist() == [1.0, 1.0, 1.0]
+    params[0] = 7  # the caller's array, after the call: the actor kept its own copy
+    assert backend.get(server.seen_params.remote()).tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="read-only"):
+        out[0] = 99  # results are read-only, as Ray's are
+    with pytest.raises(ValueError, match="read-only"):
+        backend.get(server.write_into.remote(params))
 
 
 def test_refs_given_as_arguments_are_resolved_and_results_split():
@@ -91,7 +103,9 @@ def test_an_error_is_raised_where_the_result_is_read():
         server._instance_of_nothing  # noqa: B018
 
 
-def test_each_call_runs_with_the_threads_its_actor_chose():
+def test_each_call_runs_with_the_threads_its_actor_chose(monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # else Ray's actors inherit the driver's
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -101,7 +115,9 @@ def test_each_call_runs_with_the_threads_its_actor_chose():
         assert torch.get_num_threads() == 2
         # numpy's BLAS too, as Ray's OMP_NUM_THREADS gives an actor of one CPU: a large
         # product split over more threads sums in another order (a 10,000-client aggregate)
-        assert set(backend.get(one.blas_threads.remote())) <= {1}
+        assert set(backend.get(one.blas_threads.remote())) == {1}
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # Ray leaves a set value to its actors
+        assert backend.get(one.blas_threads.remote()) == blas_threads_here()
     finally:
         torch.set_num_threads(saved)
 

@@ -55,6 +55,8 @@ def test_the_thread_gives_the_curve_computed_in_place():
     prepared = prepare(scenario)
 
     threaded = Baseline(scenario, prepared.initial_params, prepared.federation).result()
+    here = Baseline(scenario, prepared.initial_params, prepared.federation, background=False)
+    assert here.result() == threaded  # resources.backend: local trains it in the caller
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the thread trains it: resources.num_cpus
