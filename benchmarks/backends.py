@@ -4,7 +4,7 @@
 
 Runs each scenario (default: every `scenarios/*.yaml`) for `--rounds` rounds with
 `resources.backend: ray` (a private local Ray of 2 CPUs, started once) and with
-`resources.backend: local`, without the centralized baseline, and prints both final
+`resources.backend: local`, and prints both final
 `params_sha256` prefixes, whether they agree, and each run's seconds from `fedray.run` to
 its return. Exits 1 if any scenario gives other bits on the two backends.
 """
@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     paths = args.scenarios or sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml"))
-    overrides = {"rounds": args.rounds, "evaluation.centralized_baseline": False}
+    overrides = {"rounds": args.rounds}
     overrides.update(o.split("=", 1) for o in args.overrides)
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
     differ = []

@@ -149,9 +149,9 @@ def test_stress_runs_a_local_matrix_in_this_process(tmp_path, capsys):
     assert len(summaries) == 2 and {s["backend"] for s in summaries} == {"local"}
 
 
-@pytest.mark.usefixtures("ray_cluster")
-def test_tune_trains_each_local_trial_in_its_own_trial_process(tmp_path, capsys):
+def test_tune_trains_each_local_trial_in_its_own_trial_process(tmp_path, capsys, warm):
     pytest.importorskip("ray.tune")
+    warm.close()  # the module's idle workers hold the CPUs the trials need
     path = write(tmp_path, local(tiny(rounds=2, evaluation=FAST)))
     out = tmp_path / "t"
 
