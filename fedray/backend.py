@@ -18,7 +18,7 @@ import os
 import pickle
 
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 
 class LocalRef:
@@ -59,6 +59,9 @@ class LocalActor:
         finally:
             torch.set_num_threads(saved)
         self._name = cls.__name__
+        # The BLAS libraries loaded by now, the actor's imports included: finding them
+        # reads the process's memory map (2 ms), too slow to repeat on every call.
+        self._libraries = ThreadpoolController()
 
     def __getattr__(self, name: str) -> _LocalMethod:
         if name.startswith("_"):
@@ -71,7 +74,7 @@ class LocalActor:
     def _call(self, name: str, num_returns: int, args, kwargs):
         saved = torch.get_num_threads()
         try:
-            with _blas(self._threads):
+            with _blas(self._threads, self._libraries):
                 torch.set_num_threads(self._threads)
                 out = getattr(self._instance, name)(
                     *_copy(_resolve(args)), **_copy(_resolve(kwargs))
@@ -86,11 +89,14 @@ class LocalActor:
         return tuple(LocalRef(o) for o in out)
 
 
-def _blas(threads: int):
-    """BLAS limited to `threads`, as Ray's OMP_NUM_THREADS limits an actor's; nothing when
-    the environment fixes BLAS threads, which Ray's actors inherit as the driver did."""
+def _blas(threads: int, libraries: ThreadpoolController | None = None):
+    """BLAS limited to `threads` (in `libraries`, else those loaded now), as Ray's
+    OMP_NUM_THREADS limits an actor's; nothing when the environment fixes BLAS threads,
+    which Ray's actors inherit as the driver did."""
     if os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS"):
         return contextlib.nullcontext()
+    if libraries is not None:
+        return libraries.limit(limits=threads, user_api="blas")
     return threadpool_limits(limits=threads, user_api="blas")
 
 
