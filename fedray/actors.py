@@ -90,39 +90,42 @@ def start(
     """
     plain = to_plain(scenario)
     started = time.perf_counter()
-    store = None
-    tables = compression.store_tables(scenario.compression) + defense_tables(scenario.defense)
-    if client_plan(scenario, sizes).control_variates or tables:
-        store = _start_store(out_dir, state, scenario.resources, tables)
-    server_state = replace(state, client_states=None)  # those live in the store
-    reused = warm.take(plan, scenario.resources) if warm is not None else None
-    if reused is not None:
-        pool, aggregator = reused
-        pool.reuse(plain)
-        ready = aggregator.reset.remote(plain, server_state, store)
-    else:
-        group = warm.placement_group if warm is not None else None
-        try:
-            pool = WorkerPool(plain, plan, scenario.resources, placement_group=group)
-            aggregator = _on_driver(scenario.resources, Aggregator, plain, server_state, store)
-        except Exception as exc:  # a local actor's constructor ran here (a Ray one fails later)
-            raise StartupError(
-                f"a worker or the aggregator failed to start: {type(exc).__name__}: {exc}"
-            ) from exc
-        ready = aggregator.params.remote()
+    pool = aggregator = store = None
     timeout = scenario.resources.startup_timeout
     try:
+        tables = compression.store_tables(scenario.compression) + defense_tables(scenario.defense)
+        if client_plan(scenario, sizes).control_variates or tables:
+            store = _start_store(out_dir, state, scenario.resources, tables)
+        server_state = replace(state, client_states=None)  # those live in the store
+        reused = warm.take(plan, scenario.resources) if warm is not None else None
+        if reused is not None:
+            pool, aggregator = reused
+            pool.reuse(plain)
+            ready = aggregator.reset.remote(plain, server_state, store)
+        else:
+            group = warm.placement_group if warm is not None else None
+            pool = WorkerPool(plain, plan, scenario.resources, placement_group=group)
+            aggregator = _on_driver(scenario.resources, Aggregator, plain, server_state, store)
+            ready = aggregator.params.remote()
         placement = pool.info(timeout=timeout)
         backend.get(ready, timeout=timeout)
     except GetTimeoutError:
-        stop(pool, aggregator, store)
+        _abandon(pool, aggregator, store)
         raise StartupError(
             f"the workers did not start within resources.startup_timeout={timeout:g} s; the cluster "
             f"has {ray.available_resources()} free: another job may hold the resources"
         ) from None
     except RayActorError as exc:
-        stop(pool, aggregator, store)
+        _abandon(pool, aggregator, store)
         raise StartupError(f"a worker or the aggregator failed to start: {exc}") from None
+    except Exception as exc:
+        _abandon(pool, aggregator, store)
+        if scenario.resources.backend != "local":
+            raise
+        # A local actor's constructor ran in this process: as Ray reports a failed actor.
+        raise StartupError(
+            f"a worker or the aggregator failed to start: {type(exc).__name__}: {exc}"
+        ) from exc
     return pool, aggregator, store, placement, time.perf_counter() - started
 
 
@@ -167,6 +170,16 @@ def stop(pool: WorkerPool, aggregator, store=None, *, warm=None, plan=None, reso
         warm.give_back(plan, resources, pool, aggregator)
     else:
         _kill(pool, aggregator)
+
+
+def _abandon(pool, aggregator, store) -> None:
+    """Stop whatever a failed start had created (any of them may be None)."""
+    if store is not None:
+        backend.kill(store)
+    if pool is not None:
+        pool.shutdown()
+    if aggregator is not None:
+        backend.kill(aggregator)
 
 
 def _kill(pool: WorkerPool, aggregator) -> None:

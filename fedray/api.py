@@ -133,8 +133,11 @@ def run(
             scenario.name,
         )
     prepared = prepare(scenario)
-    _check_data(out_dir, prepared.federation, scenario.name, resuming=resume_state is not None)
-    # Trained in a thread of this process from here on, while Ray and the actors start.
+    # A run with no checkpoint yet restarts from round 0: nothing of it is kept to splice.
+    resuming = resume_state is not None and resume_state.round > 0
+    _check_data(out_dir, prepared.federation, scenario.name, resuming=resuming)
+    # On Ray, trained in a thread of this process from here on, while Ray and the actors
+    # start; in the driver's process (backend local), after the rounds.
     baseline = None
     if scenario.evaluation.centralized_baseline:
         baseline = Baseline(
@@ -211,25 +214,27 @@ def _check_data(out_dir: Path, federation, name: str, *, resuming: bool) -> None
     hold other data (a release that generates it differently, a dataset file edited)."""
     path = out_dir / DATA_FINGERPRINT
     now = fingerprint(federation)
-    if resuming and path.exists():
-        then = path.read_text().strip()
+    then = path.read_text().strip() if resuming and path.exists() else None
+    if then is not None and then.split(" ")[0] == now.split(" ")[0]:
         if then != now:
             raise ScenarioError(
                 [
                     f"data: the clients of {out_dir} hold other data than when the run began "
-                    f"(fingerprint {then[:12]}... then, {now[:12]}... now): this fedray "
-                    "generates the dataset differently, or its file changed on disk, and a "
+                    f"(fingerprint {then[3:15]}... then, {now[3:15]}... now): this fedray "
+                    "generates the dataset differently, its file changed on disk, or this "
+                    "machine's CPU or torch build draws generated data with other bits, and a "
                     "resume would splice two data sets into one run (got --resume "
-                    f"{out_dir}; expected a new run, e.g. fedray run SCENARIO --out NEW_DIR)"
+                    f"{out_dir}; expected a new run, e.g. fedray run SCENARIO --out NEW_DIR; "
+                    f"to resume anyway, delete {path})"
                 ],
                 name,
             )
         return
     if resuming:
         log.warning(
-            "%s predates data fingerprints: fedray cannot check that its clients hold the data "
-            "the run began with (a release that generates data differently would splice two "
-            "data sets); recording today's",
+            "%s predates this release's data fingerprints: fedray cannot check that its "
+            "clients hold the data the run began with (a release that generates data "
+            "differently would splice two data sets); recording today's",
             out_dir,
         )
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import contextlib
 import io
 import os
 import pickle
+import sys
 
 import torch
 from threadpoolctl import ThreadpoolController, threadpool_limits
@@ -60,8 +61,11 @@ class LocalActor:
             torch.set_num_threads(saved)
         self._name = cls.__name__
         # The BLAS libraries loaded by now, the actor's imports included: finding them
-        # reads the process's memory map (2 ms), too slow to repeat on every call.
+        # reads the process's memory map (2 ms), too slow to repeat on every call; it is
+        # repeated when a call has imported modules (a defense importing scikit-learn
+        # brings scipy's own OpenBLAS).
         self._libraries = ThreadpoolController()
+        self._modules = len(sys.modules)
 
     def __getattr__(self, name: str) -> _LocalMethod:
         if name.startswith("_"):
@@ -72,6 +76,8 @@ class LocalActor:
         return f"LocalActor({self._name})"
 
     def _call(self, name: str, num_returns: int, args, kwargs):
+        if len(sys.modules) != self._modules:
+            self._libraries, self._modules = ThreadpoolController(), len(sys.modules)
         saved = torch.get_num_threads()
         try:
             with _blas(self._threads, self._libraries):

@@ -131,12 +131,18 @@ class Baseline:
             self._error = exc
 
     def cancel(self) -> None:
+        """Stop at the next round and wait for that: the thread holds torch's forked global
+        generator while it trains, and a run started next in this process must not share it."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def result(self) -> list[dict]:
         if self._thread is not None:
             self._thread.join()
-        elif self._curve is None and self._error is None and not self._stop.is_set():
+        elif self._curve is None and self._error is None:
+            if self._stop.is_set():
+                return []  # cancelled before it began
             self._train(*self._args)  # not in the background: now, in this thread
         if self._error is not None:
             raise self._error

@@ -56,13 +56,16 @@ def test_resume_refuses_clients_that_now_hold_other_data(tmp_path, monkeypatch):
     assert (run.out_dir / "metrics.parquet").read_bytes() == metrics  # nothing touched
 
 
-def test_a_run_from_before_fingerprints_resumes_with_a_warning(tmp_path, caplog):
+@pytest.mark.parametrize("old", [None, "v0 0123abcd"])
+def test_a_run_from_before_fingerprints_resumes_with_a_warning(tmp_path, caplog, old):
+    """No fingerprint, or one of another version: nothing to compare, so a warning."""
     run = fedray.run(SYNTHETIC, out=tmp_path / "run")
-    (run.out_dir / "data.sha256").unlink()
+    path = run.out_dir / "data.sha256"
+    path.unlink() if old is None else path.write_text(old + "\n")
 
     with caplog.at_level(logging.WARNING, logger="fedray"):
         resumed = fedray.run(None, ["rounds=3"], resume=run.out_dir)
 
     assert resumed.summary["rounds"] == 3
-    assert "predates data fingerprints" in caplog.text
+    assert "predates this release's data fingerprints" in caplog.text
     assert (run.out_dir / "data.sha256").read_text().strip() == print_of(SYNTHETIC)

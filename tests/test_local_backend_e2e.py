@@ -4,6 +4,7 @@ process give a Ray pool's bits, resume, run `fedray stress`, and start no Ray.""
 import json
 import subprocess
 import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -151,7 +152,12 @@ def test_stress_runs_a_local_matrix_in_this_process(tmp_path, capsys):
 
 def test_tune_trains_each_local_trial_in_its_own_trial_process(tmp_path, capsys, warm):
     pytest.importorskip("ray.tune")
+    import ray
+
     warm.close()  # the module's idle workers hold the CPUs the trials need
+    deadline = time.monotonic() + 60  # Ray frees a killed actor's CPUs a moment later
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     path = write(tmp_path, local(tiny(rounds=2, evaluation=FAST)))
     out = tmp_path / "t"
 

@@ -16,11 +16,12 @@ import hashlib
 import numpy as np
 
 CLIENTS = 16  # the first clients, by id, whose examples go into the fingerprint
+VERSION = "v1"  # of what goes in: a fingerprint of another version cannot be compared
 
 
 def fingerprint(federation) -> str:
-    """SHA-256 (hex) over the first `CLIENTS` clients' sizes and examples and the central
-    test set of `federation` (a `PartitionedFederation` or `SyntheticFederation`)."""
+    """`VERSION` and a SHA-256 (hex) over the first `CLIENTS` clients' sizes and examples and
+    the central test set of `federation` (a `PartitionedFederation` or `SyntheticFederation`)."""
     digest = hashlib.sha256()
     ids = np.arange(min(CLIENTS, federation.num_clients), dtype=np.int64)
     _add(digest, np.asarray(federation.sizes(ids)))
@@ -30,10 +31,10 @@ def fingerprint(federation) -> str:
             _add(digest, np.asarray(part))
     for part in federation.central_test():
         _add(digest, np.asarray(part))
-    return digest.hexdigest()
+    return f"{VERSION} {digest.hexdigest()}"
 
 
 def _add(digest, array: np.ndarray) -> None:
     """An array's dtype, shape and bytes: equal bytes of another shape differ."""
     digest.update(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(np.ascontiguousarray(array).data)  # its buffer, not a copy
