@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +44,24 @@ def tag(name: str) -> str:
     return f"system/{name}"
 
 
+def _sort_after_existing(log_dir: Path) -> None:
+    """Wait, if need be, until a new event file's name sorts after the directory's others.
+
+    TensorBoard reads a directory's event files in name order, and a name starts with its
+    writer's start second, then a per-process counter that does not sort as a number (10
+    before 9). A resumed run's file carries the purge that drops the crashed rounds, so it
+    must be read last: when an earlier file began in this very second (a quick resume),
+    the new one starts in the next.
+    """
+    seconds = []
+    for path in log_dir.glob("events.out.tfevents.*"):
+        stamp = path.name.split(".")[3]
+        if stamp.isdigit():
+            seconds.append(int(stamp))
+    if seconds and max(seconds) >= int(time.time()):
+        time.sleep(max(seconds) + 1 - time.time())
+
+
 class TensorBoardSink:
     def __init__(self, log_dir: str, purge_step: int | None = None, hide: Iterable[str] = ()):
         """Write to `log_dir`; tags in a group of `hide` (e.g. "attack") are never written."""
@@ -49,6 +69,8 @@ class TensorBoardSink:
 
         # purge_step drops events a crashed run wrote past its last checkpoint, so a resumed
         # run's curves do not fold back on themselves.
+        if purge_step is not None:
+            _sort_after_existing(Path(log_dir))
         self._writer = SummaryWriter(log_dir=log_dir, purge_step=purge_step)
         self._hide = frozenset(hide)
 
