@@ -110,16 +110,16 @@ def start(
         placement = pool.info(timeout=timeout)
         backend.get(ready, timeout=timeout)
     except GetTimeoutError:
-        _abandon(pool, aggregator, store)
+        stop(pool, aggregator, store)
         raise StartupError(
             f"the workers did not start within resources.startup_timeout={timeout:g} s; the cluster "
             f"has {ray.available_resources()} free: another job may hold the resources"
         ) from None
     except RayActorError as exc:
-        _abandon(pool, aggregator, store)
+        stop(pool, aggregator, store)
         raise StartupError(f"a worker or the aggregator failed to start: {exc}") from None
     except Exception as exc:
-        _abandon(pool, aggregator, store)
+        stop(pool, aggregator, store)
         if scenario.resources.backend != "local":
             raise
         # A local actor's constructor ran in this process: as Ray reports a failed actor.
@@ -161,7 +161,7 @@ def _here() -> NodeAffinitySchedulingStrategy:
     return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
-def stop(pool: WorkerPool, aggregator, store=None, *, warm=None, plan=None, resources=None):
+def stop(pool: WorkerPool | None, aggregator, store=None, *, warm=None, plan=None, resources=None):
     """Stop a run's actors; with `warm`, keep the pool and Aggregator there for the next run
     (only if every worker is still live: a pool that lost one starts afresh next time)."""
     if store is not None:
@@ -172,18 +172,10 @@ def stop(pool: WorkerPool, aggregator, store=None, *, warm=None, plan=None, reso
         _kill(pool, aggregator)
 
 
-def _abandon(pool, aggregator, store) -> None:
-    """Stop whatever a failed start had created (any of them may be None)."""
-    if store is not None:
-        backend.kill(store)
+def _kill(pool: WorkerPool | None, aggregator) -> None:
+    """Stop the pool and the Aggregator (either may be None: a start that failed midway)."""
     if pool is not None:
         pool.shutdown()
-    if aggregator is not None:
-        backend.kill(aggregator)
-
-
-def _kill(pool: WorkerPool, aggregator) -> None:
-    pool.shutdown()
     if aggregator is not None:
         backend.kill(aggregator)
 

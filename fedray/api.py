@@ -214,13 +214,15 @@ def _check_data(out_dir: Path, federation, name: str, *, resuming: bool) -> None
     hold other data (a release that generates it differently, a dataset file edited)."""
     path = out_dir / DATA_FINGERPRINT
     now = fingerprint(federation)
-    then = path.read_text().strip() if resuming and path.exists() else None
-    if then is not None and then.split(" ")[0] == now.split(" ")[0]:
+    then = path.read_text().strip() if resuming and path.exists() else ""
+    version, _, digest = then.partition(" ")
+    if version == now.partition(" ")[0]:  # comparable: written by this fingerprint's version
         if then != now:
             raise ScenarioError(
                 [
                     f"data: the clients of {out_dir} hold other data than when the run began "
-                    f"(fingerprint {then[3:15]}... then, {now[3:15]}... now): this fedray "
+                    f"(fingerprint {digest[:12]}... then, {now.partition(' ')[2][:12]}... "
+                    "now): this fedray "
                     "generates the dataset differently, its file changed on disk, or this "
                     "machine's CPU or torch build draws generated data with other bits, and a "
                     "resume would splice two data sets into one run (got --resume "

@@ -113,18 +113,16 @@ def run_search(
     base = load_scenario(scenario_path, list(overrides))
     out = out.resolve()
     one = bundle(base.resources)
-    if base.resources.backend == "local":
-        # The trial's own process trains: it holds one worker's resources, and no pool.
+    local = base.resources.backend == "local"
+    if local:  # the trial's own process trains: it holds one worker's resources, no pool
         base = replace(base, resources=replace(base.resources, num_workers=1))
-        share = cluster_share(base, todo=trials, parallel=parallel)
-        resources = {k.lower(): v for k, v in one.items()} or {"cpu": 0}
+    share = cluster_share(base, todo=trials, parallel=parallel)
+    if local:
+        resources = {k.lower(): v for k, v in one.items()}
+    elif one:
+        resources = tune.PlacementGroupFactory([{}] + [one] * share.workers, strategy="PACK")
     else:
-        share = cluster_share(base, todo=trials, parallel=parallel)
-        resources = (
-            tune.PlacementGroupFactory([{}] + [one] * share.workers, strategy="PACK")
-            if one
-            else {"cpu": 0}
-        )
+        resources = {"cpu": 0}
     trainable = tune.with_resources(
         tune.with_parameters(
             trial,

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import ray
 from ray.exceptions import (
     ActorDiedError,
     ActorUnavailableError,
@@ -141,8 +142,6 @@ class WorkerPool:
                 for w in range(plan.num_workers)
             ]
         else:
-            import ray
-
             where = (
                 {"scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group, -1)}
                 if placement_group is not None
